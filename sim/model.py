@@ -1,0 +1,292 @@
+"""CeasefireModel: the Mesa model of one ceasefire, on a simpy clock.
+
+Simulated time is in minutes relative to the ceasefire's effective time (t = 0). The clock is a
+``simpy.Environment`` started at the scenario's ``start_min``; agents act at the continuous
+times their rules draw. Each ``model.step()`` advances the clock by one reporting interval and
+collects one row with Mesa's DataCollector, so ``mesa.batch_run`` and ``SolaraViz`` work on it.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import mesa
+import numpy as np
+import pandas as pd
+import simpy
+
+from sim.agents import Command, Force, FrontSection, Mediator
+from sim.draws import Draws
+from sim.events import EventLog
+from sim.hazard import incidents
+from sim.policies import VIOLATION_RULES
+from sim.scenario import Scenario, load_scenario
+
+
+def seed_sequence(seed: int | np.random.SeedSequence | None) -> np.random.SeedSequence:
+    """A SeedSequence from None (fresh entropy), an int, or a SeedSequence (used as is)."""
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)
+                             or seed < 0):
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return np.random.SeedSequence(None if seed is None else int(seed))
+
+
+class CeasefireModel(mesa.Model):
+    """One run of a ceasefire scenario.
+
+    Args:
+        case: the scenario: a loaded :class:`~sim.scenario.Scenario`, a TOML path, a bundled
+            name, or None for the default (Karabakh, 10 October 2020). (Mesa 3.5 reserves the
+            names ``scenario`` and ``time`` on models, hence ``case`` and ``now``.)
+        overrides: ``key.path -> value`` changes to the scenario, validated like the file.
+        rng: seed of the run: an int, a ``numpy.random.SeedSequence``, or a
+            ``numpy.random.Generator`` (used as is). Same scenario + same seed => same log.
+        seed: accepted for Mesa compatibility; same meaning as an int ``rng``.
+        **params: overrides as keywords, with ``__`` for dots
+            (``sides__armenian__force__discipline=0.9``), for ``batch_run`` and ``SolaraViz``.
+    """
+
+    def __init__(self, case: Scenario | str | Path | None = None, *,
+                 overrides: Mapping[str, Any] | None = None,
+                 rng: int | np.random.SeedSequence | np.random.Generator | None = None,
+                 seed: int | None = None, **params: Any) -> None:
+        if seed is not None and rng is not None:
+            raise ValueError("pass either rng or seed, not both")
+        source = rng if rng is not None else seed
+        if isinstance(source, np.random.Generator):
+            generator = source
+            mesa_rng = source.spawn(1)[0]
+        else:
+            ss = seed_sequence(source)
+            self.seed_entropy = ss.entropy
+            """The entropy this run was seeded with (reproduces a run started with no seed)."""
+            generator = np.random.Generator(np.random.PCG64(ss))
+            mesa_rng = np.random.Generator(np.random.PCG64(ss.spawn(1)[0]))
+        # Mesa gets a generator of its own, so its own draws never shift the model's stream.
+        super().__init__(rng=mesa_rng)
+
+        changes = dict(overrides or {})
+        changes.update({k.replace("__", "."): v for k, v in params.items()})
+        self.case: Scenario = load_scenario(case, changes or None)
+        """The validated scenario this run follows."""
+        meta = self.case.scenario
+        self.start_min = meta.start_min
+        self.horizon_min = meta.horizon_h * 60.0
+        self.report_interval_min = meta.report_interval_min
+
+        self.clock = simpy.Environment(initial_time=self.start_min)
+        """The simulated clock, in minutes relative to t = 0."""
+        self.draws = Draws(generator)
+        """All randomness of the run's rules, in blocks from the run's generator."""
+
+        case = self.case
+        self.side_names = case.side_names
+        self.kind_names = tuple(case.kinds)
+        self.kind_index = {k: i for i, k in enumerate(self.kind_names)}
+        self.kind_params = tuple(case.kinds[k] for k in self.kind_names)
+        self.kind_reaches_rear = tuple(k.reaches_rear for k in self.kind_params)
+        self.section_names = tuple(case.sections)
+        self.log = EventLog(self.section_names, self.side_names, self.kind_names)
+        """Every incident of the run."""
+
+        self._build_agents()
+        self.mediating = self.mediator is not None and case.rules.mediation
+
+        for command in self.commands:
+            self.at(command.order_issue_min, command.order_ceasefire)
+        for force in self.forces:
+            self.clock.process(incidents(self.clock, force, self.draws))
+
+        self._seen = 0
+        self._post_times: list[float] = []
+        self._pre_count = 0
+        self.collapsed_at_min: float | None = None
+        """When the ceasefire collapsed (see sim.outcomes.collapse_min), or None so far."""
+        self._reset_interval_counts()
+        self.datacollector = mesa.DataCollector(model_reporters=self._reporters())
+        self.running = True
+        self.datacollector.collect(self)
+
+    # -- construction -------------------------------------------------------------------------------
+    def _build_agents(self) -> None:
+        case = self.case
+        side_index = {s: i for i, s in enumerate(self.side_names)}
+        self.sections: list[FrontSection] = []
+        for i, (name, params) in enumerate(case.sections.items()):
+            owner = side_index[params.side] if params.kind == "rear" else -1
+            self.sections.append(FrontSection(self, i, name, params, owner))
+        by_name = {s.name: s for s in self.sections}
+        for sec in self.sections:
+            sec.neighbours = [by_name[n] for n in case.sections[sec.name].neighbours]
+        # Neighbourhood is symmetric even where the file lists a pair once.
+        for sec in self.sections:
+            for n in sec.neighbours:
+                if sec not in n.neighbours:
+                    n.neighbours.append(sec)
+
+        rules = [VIOLATION_RULES[name]() for name in case.rules.violation]
+        self.commands: list[Command] = []
+        self.forces: list[Force] = []
+        self.forces_of: tuple[list[Force], list[Force]] = ([], [])
+        for s, side_name in enumerate(self.side_names):
+            side = case.sides[side_name]
+            command = Command(self, s, side_name, side.command)
+            self.commands.append(command)
+            for sec_name, params in side.forces.items():
+                section = by_name[sec_name]
+                force = Force(self, s, section, params, command, rules)
+                section.forces[s].append(force)
+                command.forces.append(force)
+                self.forces.append(force)
+                self.forces_of[s].append(force)
+        self.mediator: Mediator | None = (Mediator(self, case.mediator)
+                                          if case.mediator is not None else None)
+
+    # -- the clock ------------------------------------------------------------------------------------
+    @property
+    def now(self) -> float:
+        """Current simulated minute, relative to the ceasefire's effective time."""
+        return self.clock.now
+
+    def after(self, delay_min: float, action: Callable[..., None], *args: Any) -> None:
+        """Call ``action(*args)`` ``delay_min`` simulated minutes from now."""
+        self.clock.timeout(delay_min).callbacks.append(lambda _event: action(*args))
+
+    def at(self, t_min: float, action: Callable[..., None], *args: Any) -> None:
+        """Call ``action(*args)`` at minute ``t_min`` (now, if that has passed)."""
+        self.after(max(0.0, t_min - self.clock.now), action, *args)
+
+    def step(self) -> None:
+        """Advance one reporting interval and collect one row of data."""
+        end = min(self.clock.now + self.report_interval_min, self.horizon_min)
+        if end > self.clock.now:
+            self.clock.run(until=end)
+        self._tally()
+        self.datacollector.collect(self)
+        if self.clock.now >= self.horizon_min:
+            self.running = False
+
+    def run_to_horizon(self) -> None:
+        """Step until the horizon."""
+        while self.running:
+            self.step()
+
+    # -- per-interval tallies, read by the DataCollector ---------------------------------------------
+    def _reset_interval_counts(self) -> None:
+        self.events = 0
+        self.interval_events = 0
+        self.interval_initiated = 0
+        self.interval_retaliation = 0
+        self.interval_spillover = 0
+        self.sections_active = 0
+
+    def _tally(self) -> None:
+        rows = self.log.rows
+        new = rows[self._seen:]
+        self._seen = len(rows)
+        self.events = len(rows)
+        self.interval_events = len(new)
+        causes = [r[5] for r in new]
+        self.interval_initiated = causes.count(0)
+        self.interval_retaliation = causes.count(1)
+        self.interval_spillover = causes.count(2)
+        self.sections_active = len({r[1] for r in new})
+        window = self.case.outcomes.collapse_window_min
+        for r in new:
+            t = r[0]
+            if t < 0:
+                self._pre_count += 1
+                continue
+            times = self._post_times
+            times.append(t)
+            if self.collapsed_at_min is None and self.start_min < 0:
+                pre_rate = self._pre_count / -self.start_min
+                need = self.case.outcomes.collapse_fraction * pre_rate * window
+                if need > 0 and len(times) - bisect.bisect_right(times, t - window) >= need:
+                    self.collapsed_at_min = t
+
+    @property
+    def holding(self) -> bool:
+        """Whether the ceasefire has not (yet) collapsed."""
+        return self.collapsed_at_min is None
+
+    @property
+    def forces_ordered(self) -> float:
+        """Share of forces the ceasefire order has reached."""
+        now = self.clock.now
+        return sum(f.order_arrival_min <= now for f in self.forces) / len(self.forces)
+
+    @property
+    def mean_grievance(self) -> float:
+        """Mean grievance over all forces, in [0, 1]."""
+        now = self.clock.now
+        return sum(f.grievance(now) for f in self.forces) / len(self.forces)
+
+    def _reporters(self) -> dict[str, Any]:
+        reporters: dict[str, Any] = {
+            "t_min": "now",
+            "events": "events",
+            "interval_events": "interval_events",
+            "initiated": "interval_initiated",
+            "retaliation": "interval_retaliation",
+            "spillover": "interval_spillover",
+            "sections_active": "sections_active",
+            "forces_ordered": "forces_ordered",
+            "mean_grievance": "mean_grievance",
+            "holding": "holding",
+        }
+        for command in self.commands:
+            reporters[f"accusations_by_{command.name}"] = _accusations(command)
+        if self.mediator is not None:
+            reporters["mediator_pressure"] = _pressure(self.mediator)
+            reporters["mediator_credibility"] = _credibility(self.mediator)
+            reporters["interventions"] = _interventions(self.mediator)
+        return reporters
+
+    # -- tables ------------------------------------------------------------------------------------
+    def events_table(self) -> pd.DataFrame:
+        """The event log as a DataFrame (one row per incident)."""
+        return self.log.table()
+
+    def steps_table(self) -> pd.DataFrame:
+        """The DataCollector's table: one row per reporting interval."""
+        return self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+
+    def orders_table(self) -> pd.DataFrame:
+        """When the ceasefire order reached each force."""
+        return pd.DataFrame({
+            "side": [self.side_names[f.side] for f in self.forces],
+            "section": [f.section.name for f in self.forces],
+            "order_arrival_min": [f.order_arrival_min for f in self.forces],
+            "spoiler": [f.spoiler for f in self.forces],
+        })
+
+    def interventions_table(self) -> pd.DataFrame:
+        """The mediator's interventions (empty without a mediator)."""
+        rows = self.mediator.interventions if self.mediator is not None else []
+        frame = pd.DataFrame(rows, columns=["t_min", "blamed", "pressure_0", "pressure_1"])
+        frame["blamed"] = [self.side_names[b] for b in frame["blamed"]]
+        return frame.rename(columns={"pressure_0": f"pressure_on_{self.side_names[0]}",
+                                     "pressure_1": f"pressure_on_{self.side_names[1]}"})
+
+
+# Reporter factories: named functions rather than lambdas in a loop (late binding).
+def _accusations(command: Command) -> Callable[[CeasefireModel], int]:
+    return lambda _m: command.accusations
+
+
+def _pressure(mediator: Mediator) -> Callable[[CeasefireModel], float]:
+    return lambda m: max(mediator.pressure_on(0, m.now), mediator.pressure_on(1, m.now))
+
+
+def _credibility(mediator: Mediator) -> Callable[[CeasefireModel], float]:
+    return lambda _m: mediator.credibility
+
+
+def _interventions(mediator: Mediator) -> Callable[[CeasefireModel], int]:
+    return lambda _m: len(mediator.interventions)

@@ -1,0 +1,246 @@
+"""Running replicates of a scenario: one seed in, one stream per run out, tables back.
+
+Run ``i`` of a batch seeded ``S`` draws from ``SeedSequence(S, spawn_key=(i,))`` and from nothing
+else, so its event log is the same whichever process runs it and in whatever order. Worker
+processes are started with "spawn" (Mesa 3.3 forces it): each worker loads the scenario once
+and then runs chunks of run indices.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.events import FIELDS, events_frame
+from sim.model import CeasefireModel
+from sim.outcomes import OUTCOMES, held_at, run_outcomes
+from sim.scenario import Scenario, load_scenario
+
+HOLD_HOURS = (6, 24, 72)
+
+
+def run_seed(seed: int, run: int) -> np.random.SeedSequence:
+    """The seed of run ``run`` in a batch seeded ``seed``: independent of workers and order."""
+    return np.random.SeedSequence(seed, spawn_key=(run,))
+
+
+@dataclass
+class RunRecord:
+    """What one run leaves behind: its outcomes, its event log (codes) and its step table."""
+
+    run: int
+    outcomes: dict[str, float]
+    events: dict[str, np.ndarray] | None
+    steps: pd.DataFrame | None
+
+
+def run_one(scenario: Scenario, seed: int, run: int, *, keep_events: bool = True,
+            keep_steps: bool = True) -> RunRecord:
+    """Run replicate ``run`` of ``scenario`` under batch seed ``seed`` to its horizon."""
+    model = CeasefireModel(scenario, rng=run_seed(seed, run))
+    model.run_to_horizon()
+    log = model.log.arrays()
+    meta = scenario.scenario
+    outcomes = run_outcomes(log, start_min=meta.start_min, horizon_min=model.horizon_min,
+                            window_min=scenario.outcomes.collapse_window_min,
+                            fraction=scenario.outcomes.collapse_fraction)
+    return RunRecord(run, outcomes, log if keep_events else None,
+                     model.steps_table() if keep_steps else None)
+
+
+# -- worker processes -------------------------------------------------------------------------
+_WORKER_SCENARIO: Scenario | None = None
+
+
+def _init_worker(scenario: Scenario) -> None:
+    global _WORKER_SCENARIO
+    _WORKER_SCENARIO = scenario
+
+
+def _run_chunk(seed: int, runs: Sequence[int], keep_events: bool,
+               keep_steps: bool) -> list[RunRecord]:
+    if _WORKER_SCENARIO is None:  # pragma: no cover - a worker is always initialised
+        raise RuntimeError("worker started without a scenario")
+    return [run_one(_WORKER_SCENARIO, seed, r, keep_events=keep_events, keep_steps=keep_steps)
+            for r in runs]
+
+
+def map_runs(scenario: Scenario, seed: int, runs: Iterable[int], *, workers: int = 1,
+             keep_events: bool = True, keep_steps: bool = True, chunk_size: int | None = None,
+             on_done: Callable[[int], None] | None = None) -> list[RunRecord]:
+    """Run the given run indices, on ``workers`` processes, and return records in run order."""
+    indices = list(runs)
+    if workers < 1:
+        raise ValueError(f"workers must be ≥ 1, got {workers}")
+    records: list[RunRecord] = []
+    if workers == 1 or len(indices) < 2:
+        for r in indices:
+            records.append(run_one(scenario, seed, r, keep_events=keep_events,
+                                   keep_steps=keep_steps))
+            if on_done:
+                on_done(1)
+        return records
+    size = chunk_size or max(1, min(50, math.ceil(len(indices) / (workers * 4))))
+    chunks = [indices[i:i + size] for i in range(0, len(indices), size)]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                             initializer=_init_worker, initargs=(scenario,)) as pool:
+        futures = [pool.submit(_run_chunk, seed, c, keep_events, keep_steps) for c in chunks]
+        for fut in as_completed(futures):
+            done = fut.result()
+            records.extend(done)
+            if on_done:
+                on_done(len(done))
+    records.sort(key=lambda rec: rec.run)
+    return records
+
+
+# -- results ---------------------------------------------------------------------------------
+@dataclass
+class Results:
+    """Replicates of one scenario: outcomes per run, and (if kept) event logs and step tables."""
+
+    scenario: Scenario
+    seed: int
+    records: list[RunRecord] = field(repr=False)
+
+    @property
+    def runs(self) -> int:
+        return len(self.records)
+
+    @property
+    def outcomes(self) -> pd.DataFrame:
+        """One row per run: the outcomes of sim.outcomes (times in minutes)."""
+        frame = pd.DataFrame([rec.outcomes for rec in self.records], columns=list(OUTCOMES))
+        frame.insert(0, "run", [rec.run for rec in self.records])
+        return frame
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """All runs' incidents: one row each, with a ``run`` column."""
+        kept = [rec for rec in self.records if rec.events is not None]
+        if not kept:
+            cols = {f: np.empty(0) for f in FIELDS}
+            run = np.empty(0, dtype=np.int64)
+        else:
+            cols = {f: np.concatenate([rec.events[f] for rec in kept]) for f in FIELDS}
+            run = np.concatenate([np.full(len(rec.events["t_min"]), rec.run) for rec in kept])
+        case = self.scenario
+        return events_frame(cols, list(case.sections), case.side_names, list(case.kinds), run)
+
+    @property
+    def steps(self) -> pd.DataFrame:
+        """All runs' step tables (one row per reporting interval), with a ``run`` column."""
+        frames = [rec.steps.assign(run=rec.run) for rec in self.records if rec.steps is not None]
+        if not frames:
+            return pd.DataFrame()
+        frame = pd.concat(frames, ignore_index=True)
+        return frame[["run", *[c for c in frame.columns if c != "run"]]]
+
+    def summary(self) -> dict[str, Any]:
+        """The batch in numbers; the same keys as ``ceasefire run --json``."""
+        out = self.outcomes
+        horizon_h = self.scenario.scenario.horizon_h
+        collapse = out["collapse_min"].to_numpy(dtype=float)
+        first = out["first_violation_min"].to_numpy(dtype=float)
+        return {
+            "scenario": self.scenario.scenario.name,
+            "runs": self.runs,
+            "seed": self.seed,
+            "horizon_h": horizon_h,
+            "first_violation_min": _spread(first),
+            "collapse_h": _spread(collapse / 60.0),
+            "p_hold": {f"{h}h": _number(held_at(collapse, h, horizon_h)) for h in HOLD_HOURS},
+            "violations_per_day": {"median": _number(np.nanmedian(
+                out["violations_per_h"].to_numpy(dtype=float) * 24.0) if self.runs else math.nan)},
+            "retaliation_share": {"median": _median(out["retaliation_share"].to_numpy(dtype=float))},
+            "branching_ratio": {"median": _median(out["branching_ratio"].to_numpy(dtype=float))},
+            "events_total": int(sum(len(r.events["t_min"]) for r in self.records
+                                    if r.events is not None)),
+        }
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        """Write ``events.csv``, ``steps.csv`` and ``outcomes.csv`` into ``out_dir``, atomically."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, frame in (("events.csv", self.events), ("steps.csv", self.steps),
+                            ("outcomes.csv", self.outcomes)):
+            written.append(write_csv_atomic(frame, out / name))
+        return written
+
+
+def write_csv_atomic(frame: pd.DataFrame, path: Path) -> Path:
+    """Write a CSV next to its destination, then rename it into place (never half a file)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        frame.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _number(x: float) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+def _median(values: np.ndarray) -> float | None:
+    values = values[~np.isnan(values)]
+    return float(np.median(values)) if values.size else None
+
+
+def _spread(values: np.ndarray) -> dict[str, float] | None:
+    """Median and 90% range over the runs that had a value; None if none had one."""
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return None
+    p05, med, p95 = np.quantile(values, [0.05, 0.5, 0.95])
+    return {"median": float(med), "p05": float(p05), "p95": float(p95), "runs": int(values.size)}
+
+
+def run_replicates(scenario: Scenario | str | Path | None = None, *, runs: int = 100,
+                   seed: int = 0, overrides: Mapping[str, Any] | None = None,
+                   horizon_h: float | None = None, workers: int = 1, keep_events: bool = True,
+                   keep_steps: bool = True, progress: bool | None = None) -> Results:
+    """Run ``runs`` replicates of a scenario and return their tables and summary.
+
+    ``scenario`` is a loaded Scenario, a path, a bundled name or None (Karabakh, 10 October 2020);
+    ``overrides`` map key paths to values (as ``--set``); ``horizon_h`` overrides the horizon.
+    ``progress``: None shows a bar on a terminal only. Raises ScenarioError or ValueError.
+    """
+    if runs < 1:
+        raise ValueError(f"runs must be ≥ 1, got {runs}")
+    if seed < 0:
+        raise ValueError(f"seed must be ≥ 0, got {seed}")
+    changes = dict(overrides or {})
+    if horizon_h is not None:
+        changes["scenario.horizon_h"] = horizon_h
+    case = load_scenario(scenario, changes or None)
+    bar = _progress_bar(runs, progress)
+    try:
+        records = map_runs(case, seed, range(runs), workers=workers, keep_events=keep_events,
+                           keep_steps=keep_steps, on_done=bar.update if bar else None)
+    finally:
+        if bar:
+            bar.close()
+    return Results(case, seed, records)
+
+
+def _progress_bar(total: int, progress: bool | None) -> Any:
+    show = sys.stderr.isatty() if progress is None else progress
+    if not show:
+        return None
+    from tqdm import tqdm
+
+    # delay: only runs of more than a second or so get a bar.
+    return tqdm(total=total, unit="run", file=sys.stderr, delay=1.0, dynamic_ncols=True)
