@@ -99,9 +99,9 @@ class Spoiler(ViolationRule):
     """Some forces keep their offensive intent after the order: raids and strikes that fade.
 
     Rate = war rate x last_minute_gain x offensive_intent x section value x exp(-s / persistence)
-    x (1 - mediator pressure), s = minutes since the force came under the ceasefire; only forces drawn as spoilers (with
-    ``spoiler_probability``) follow it. Source: the commando incursion towards Hadrut about three
-    hours after the ceasefire took effect.
+    x (1 - mediator pressure), s = minutes since the force came under the ceasefire; only forces
+    drawn as spoilers (with ``spoiler_probability``) follow it. Source: the commando incursion
+    towards Hadrut about three hours after the ceasefire took effect.
     """
 
     name = "spoiler"
@@ -126,8 +126,8 @@ class Indiscipline(ViolationRule):
     """Under the order, incidents still start: more often with less discipline and more grievance.
 
     Rate = ceasefire_rate x (1 - discipline) x (1 + grievance_weight x grievance)
-    x (1 - mediator pressure), grievance in [0, 1]. Assumption: the functional form is ours; the report only shows fire continuing
-    after noon "despite" the agreement.
+    x (1 - mediator pressure), grievance in [0, 1]. Assumption: the functional form is ours; the
+    report only shows fire continuing after noon "despite" the agreement.
     """
 
     name = "indiscipline"

@@ -449,7 +449,9 @@ def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, A
 def _lookup(raw: Any, loc: Iterable[Any]) -> tuple[bool, Any]:
     node = raw
     for part in loc:
-        if (isinstance(node, Mapping) and part in node) or (isinstance(node, list | tuple) and isinstance(part, int) and part < len(node)):
+        in_table = isinstance(node, Mapping) and part in node
+        in_array = isinstance(node, list | tuple) and isinstance(part, int) and part < len(node)
+        if in_table or in_array:
             node = node[part]
         else:
             return False, None
