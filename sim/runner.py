@@ -45,8 +45,13 @@ class RunRecord:
 
 
 def run_one(scenario: Scenario, seed: int, run: int, *, keep_events: bool = True,
-            keep_steps: bool = True) -> RunRecord:
-    """Run replicate ``run`` of ``scenario`` under batch seed ``seed`` to its horizon."""
+            keep_steps: bool = True, overrides: Mapping[str, Any] | None = None) -> RunRecord:
+    """Run replicate ``run`` of ``scenario`` under batch seed ``seed`` to its horizon.
+
+    ``overrides`` (key path -> value) change this run's parameters only, e.g. a posterior draw.
+    """
+    if overrides:
+        scenario = scenario.with_overrides(overrides)
     model = CeasefireModel(scenario, rng=run_seed(seed, run))
     model.run_to_horizon()
     log = model.log.arrays()
@@ -67,26 +72,31 @@ def _init_worker(scenario: Scenario) -> None:
     _WORKER_SCENARIO = scenario
 
 
-def _run_chunk(seed: int, runs: Sequence[int], keep_events: bool,
-               keep_steps: bool) -> list[RunRecord]:
+def _run_chunk(seed: int, runs: Sequence[int], keep_events: bool, keep_steps: bool,
+               overrides: Sequence[Mapping[str, Any] | None]) -> list[RunRecord]:
     if _WORKER_SCENARIO is None:  # pragma: no cover - a worker is always initialised
         raise RuntimeError("worker started without a scenario")
-    return [run_one(_WORKER_SCENARIO, seed, r, keep_events=keep_events, keep_steps=keep_steps)
-            for r in runs]
+    return [run_one(_WORKER_SCENARIO, seed, r, keep_events=keep_events, keep_steps=keep_steps,
+                    overrides=o) for r, o in zip(runs, overrides, strict=True)]
 
 
 def map_runs(scenario: Scenario, seed: int, runs: Iterable[int], *, workers: int = 1,
              keep_events: bool = True, keep_steps: bool = True, chunk_size: int | None = None,
+             overrides_by_run: Mapping[int, Mapping[str, Any]] | None = None,
              on_done: Callable[[int], None] | None = None) -> list[RunRecord]:
-    """Run the given run indices, on ``workers`` processes, and return records in run order."""
+    """Run the given run indices, on ``workers`` processes, and return records in run order.
+
+    ``overrides_by_run`` maps a run index to parameter overrides for that run only.
+    """
     indices = list(runs)
     if workers < 1:
         raise ValueError(f"workers must be ≥ 1, got {workers}")
+    per_run = overrides_by_run or {}
     records: list[RunRecord] = []
     if workers == 1 or len(indices) < 2:
         for r in indices:
             records.append(run_one(scenario, seed, r, keep_events=keep_events,
-                                   keep_steps=keep_steps))
+                                   keep_steps=keep_steps, overrides=per_run.get(r)))
             if on_done:
                 on_done(1)
         return records
@@ -94,7 +104,8 @@ def map_runs(scenario: Scenario, seed: int, runs: Iterable[int], *, workers: int
     chunks = [indices[i:i + size] for i in range(0, len(indices), size)]
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
                              initializer=_init_worker, initargs=(scenario,)) as pool:
-        futures = [pool.submit(_run_chunk, seed, c, keep_events, keep_steps) for c in chunks]
+        futures = [pool.submit(_run_chunk, seed, c, keep_events, keep_steps,
+                               [per_run.get(r) for r in c]) for c in chunks]
         for fut in as_completed(futures):
             done = fut.result()
             records.extend(done)

@@ -1,0 +1,50 @@
+"""The ``ceasefire`` command: thin wrappers that parse, call the Python API and print.
+
+Every subcommand lives in ``sim.commands.<name>`` and exposes ``add_parser(subparsers)``,
+which registers its parser with ``func=<callable(args) -> int>``. Bad input of any kind
+(scenario, spec, flag) ends in one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from sim.scenario import ScenarioError
+
+COMMANDS = ("run", "validate")
+"""Subcommand modules under sim.commands, in the order ``--help`` lists them."""
+
+
+class UsageError(ValueError):
+    """A command-line value is not allowed; the message names the flag, the value and the rule."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="ceasefire",
+        description="Agent-based simulation of how ceasefires erode after their start time.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f"sim.commands.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ceasefire`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ScenarioError, UsageError) as exc:
+        print(f"ceasefire {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"ceasefire {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
