@@ -1,0 +1,104 @@
+"""``ceasefire run``: replicates of a scenario, a summary, tables and a figure."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from sim.cli import UsageError
+from sim.figures import FORMATS, save
+from sim.figures.timeline import violations_per_hour
+from sim.record import read_record
+from sim.runner import Results, run_replicates
+from sim.scenario import DEFAULT_SCENARIO, load_scenario, parse_assignment, resolve_path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run replicates of a scenario and summarise them",
+                       description="Run replicates of a scenario, print a summary, write the "
+                                   "event logs, the step table and a figure.")
+    p.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO,
+                   help=f"scenario file or bundled name (default: {DEFAULT_SCENARIO})")
+    p.add_argument("--runs", type=int, default=100, help="number of replicates (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the batch (default 0)")
+    p.add_argument("--horizon", type=float, metavar="HOURS",
+                   help="hours after t = 0 to simulate (default: the scenario's)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override a scenario parameter (repeatable; '*' matches any name)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="where to write events.csv, steps.csv, outcomes.csv and the figure "
+                        "(default: results/<scenario name>)")
+    p.add_argument("--format", choices=FORMATS, default="png", help="figure format (default png)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out ``ceasefire run``."""
+    if args.runs < 1:
+        raise UsageError(f"--runs {args.runs}: must be a whole number ≥ 1")
+    if args.seed < 0:
+        raise UsageError(f"--seed {args.seed}: must be a whole number ≥ 0")
+    if args.workers < 1 or args.workers > (os.cpu_count() or 1) * 4:
+        raise UsageError(f"--workers {args.workers}: must be between 1 and {(os.cpu_count() or 1) * 4}")
+    if args.horizon is not None and not args.horizon > 0:
+        raise UsageError(f"--horizon {args.horizon}: must be a number of hours > 0")
+    overrides = dict(parse_assignment(a) for a in args.set)
+    path = resolve_path(args.scenario)
+    scenario = load_scenario(path, overrides or None)  # validate everything before running
+    reported = _reported(path, scenario.scenario.events_file)
+    results = run_replicates(scenario, runs=args.runs, seed=args.seed, horizon_h=args.horizon,
+                             workers=args.workers)
+    out = args.out or Path("results") / results.scenario.scenario.name
+    written = results.write(out)
+    meta = results.scenario.scenario
+    fig = violations_per_hour(results.events, runs=results.runs, start_min=meta.start_min,
+                              horizon_min=meta.horizon_h * 60.0, reported=reported,
+                              title=meta.title or meta.name)
+    written.append(save(fig, out / "violations-per-hour", args.format))
+    summary = results.summary()
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(summary_text(results, summary))
+        print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _reported(path: Path, events_file: str) -> Any:
+    if not events_file:
+        return None
+    return read_record(path.parent / events_file)
+
+
+def summary_text(results: Results, summary: dict[str, Any]) -> str:
+    """The summary as a few readable lines."""
+    meta = results.scenario.scenario
+    lines = [f"{meta.title or meta.name} ({meta.name}): {summary['runs']} runs, seed "
+             f"{summary['seed']}, horizon {summary['horizon_h']:g} h"]
+    first = summary["first_violation_min"]
+    lines.append("  first violation after t = 0:   " + (
+        f"median {first['median']:.1f} min (90% range {first['p05']:.1f}–{first['p95']:.1f} min)"
+        if first else "none in any run"))
+    holds = "   ".join(f"{k.removesuffix('h')} h: {_pct(v)}" for k, v in summary["p_hold"].items())
+    lines.append(f"  ceasefire still holding:       {holds}")
+    col = summary["collapse_h"]
+    lines.append("  collapse (runs that collapsed): " + (
+        f"median {col['median']:.1f} h (90% range {col['p05']:.1f}–{col['p95']:.1f} h, "
+        f"{col['runs']} of {summary['runs']} runs)" if col else "no run collapsed"))
+    lines.append(f"  violations per day:            median {_num(summary['violations_per_day']['median'])}")
+    lines.append(f"  share retaliatory:             median {_pct(summary['retaliation_share']['median'])}")
+    lines.append(f"  events logged:                 {summary['events_total']}")
+    return "\n".join(lines)
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.0f}%"
+
+
+def _num(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.1f}"
