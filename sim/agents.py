@@ -85,7 +85,7 @@ class Command(mesa.Agent):
     def order_ceasefire(self) -> None:
         """Rule 1: send the order to cease fire; it reaches each force after a random delay."""
         now = self.model.now
-        propagate = self.model.case.rules.order_propagation
+        propagate = self.model.rules.order_propagation
         draws = self.model.draws
         for force in self.forces:
             delay = self.order_delay_mean_min * draws.exponential() if propagate else 0.0
@@ -296,34 +296,36 @@ class Force(mesa.Agent):
         # facing us on our own section; towns always notice being hit).
         facing = self.section.forces[them]
         detected = on_rear or draws.uniform() < k.detection_probability
-        blame = [NO_ONE, NO_ONE]
-        mediator_blame = NO_ONE
+        blamed_by_them = blamed_by_us = mediator_blame = NO_ONE
         if detected:
-            blame[them] = self.side
-            if model.case.rules.attribution_errors and draws.uniform() < k.ambiguity:
-                blame[self.side] = them  # "they fired first"
+            blamed_by_them = self.side
+            if model.rules.attribution_errors and draws.uniform() < k.ambiguity:
+                blamed_by_us = them  # "they fired first"
             if now >= 0.0 and model.mediator is not None:
                 mediator_blame = model.mediator.attribute(self.side, k.ambiguity)
         casualties = draws.poisson(k.casualties_mean) if k.casualties_mean > 0 else 0
+        if self.side == 0:
+            blame_0, blame_1 = blamed_by_us, blamed_by_them
+        else:
+            blame_0, blame_1 = blamed_by_them, blamed_by_us
         event = model.log.record(now, section.index, self.side, kind, k.severity, cause, parent,
-                                 them, detected, blame[0], blame[1], mediator_blame, casualties)
+                                 them, detected, blame_0, blame_1, mediator_blame, casualties)
         if not detected:
             return event
         model.commands[them].accuse()
-        if blame[self.side] != NO_ONE:
+        if blamed_by_us != NO_ONE:
             self.command.accuse()
         if mediator_blame != NO_ONE and model.mediating:
             model.mediator.hear_of(mediator_blame)
+        spillover = model.spillover
         if on_rear:
             # Rule 6: a struck rear area aggrieves every force of its side.
-            amount = model.case.spillover.rear_grievance
             for force in model.forces_of[them]:
-                force.aggrieve(amount, now)
+                force.aggrieve(spillover.rear_grievance, now)
         for force in facing:
             force.perceive(event, k.severity, on_rear, RETALIATION)
-        if (model.case.rules.spillover and k.severity >= model.case.spillover.min_severity
-                and not on_rear):
-            p = model.case.spillover.neighbour_probability
+        if model.rules.spillover and k.severity >= spillover.min_severity and not on_rear:
+            p = spillover.neighbour_probability
             for neighbour in section.neighbours:
                 for force in neighbour.forces[them]:
                     if draws.uniform() < p:
@@ -336,7 +338,7 @@ class Force(mesa.Agent):
         model = self.model
         now = model.now
         self.aggrieve(self.params.grievance_gain * severity, now)
-        if not model.case.rules.retaliation or self.answer_pending:
+        if not model.rules.retaliation or self.answer_pending:
             return
         draws = model.draws
         pressure = self.pressure(now)
@@ -349,9 +351,9 @@ class Force(mesa.Agent):
         target = self.section
         if model.kind_reaches_rear[kind]:
             # In kind for a strike on our rear; a severe act may spill over to their rear.
-            spill = (not on_our_rear and model.case.rules.spillover
-                     and severity >= model.case.spillover.min_severity
-                     and draws.uniform() < model.case.spillover.rear_probability)
+            spill = (not on_our_rear and model.rules.spillover
+                     and severity >= model.spillover.min_severity
+                     and draws.uniform() < model.spillover.rear_probability)
             if on_our_rear or spill:
                 rear = self.section.rear_areas_of(self.opponent)
                 if rear:

@@ -24,9 +24,11 @@ if TYPE_CHECKING:
 def incidents(clock: simpy.Environment, force: Force, draws: Draws) -> Generator:
     """simpy process: the incidents ``force`` starts of its own accord, until none can come."""
     rules = force.rules
+    until = clock.now
     while True:
         t = clock.now
-        bound, until = force.hazard_bound(t)
+        if t >= until:  # a bound holds until its minute, whatever happens in between
+            bound, until = force.hazard_bound(t)
         if bound <= 0.0:
             if until == INF:
                 return

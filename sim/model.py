@@ -85,6 +85,9 @@ class CeasefireModel(mesa.Model):
         """All randomness of the run's rules, in blocks from the run's generator."""
 
         case = self.case
+        self.rules = case.rules
+        """Which rules are switched on (read in the agents' hot path)."""
+        self.spillover = case.spillover
         self.side_names = case.side_names
         self.kind_names = tuple(case.kinds)
         self.kind_index = {k: i for i, k in enumerate(self.kind_names)}
@@ -103,12 +106,13 @@ class CeasefireModel(mesa.Model):
             self.clock.process(incidents(self.clock, force, self.draws))
 
         self._seen = 0
+        self._all_ordered = False
         self._post_times: list[float] = []
         self._pre_count = 0
         self.collapsed_at_min: float | None = None
         """When the ceasefire collapsed (see sim.outcomes.collapse_min), or None so far."""
         self._reset_interval_counts()
-        self.datacollector = mesa.DataCollector(model_reporters=self._reporters())
+        self.datacollector = StepCollector(model_reporters=self._reporters())
         self.running = True
         self.datacollector.collect(self)
 
@@ -218,8 +222,12 @@ class CeasefireModel(mesa.Model):
     @property
     def forces_ordered(self) -> float:
         """Share of forces the ceasefire order has reached."""
+        if self._all_ordered:
+            return 1.0
         now = self.clock.now
-        return sum(f.order_arrival_min <= now for f in self.forces) / len(self.forces)
+        share = sum(f.order_arrival_min <= now for f in self.forces) / len(self.forces)
+        self._all_ordered = share == 1.0
+        return share
 
     @property
     def mean_grievance(self) -> float:
@@ -237,7 +245,6 @@ class CeasefireModel(mesa.Model):
             "spillover": "interval_spillover",
             "sections_active": "sections_active",
             "forces_ordered": "forces_ordered",
-            "mean_grievance": "mean_grievance",
             "holding": "holding",
         }
         for command in self.commands:
@@ -273,6 +280,23 @@ class CeasefireModel(mesa.Model):
         frame["blamed"] = [self.side_names[b] for b in frame["blamed"]]
         return frame.rename(columns={"pressure_0": f"pressure_on_{self.side_names[0]}",
                                      "pressure_1": f"pressure_on_{self.side_names[1]}"})
+
+
+class StepCollector(mesa.DataCollector):
+    """Mesa's DataCollector, minus the deep copy of each model-level value.
+
+    Every model reporter here returns an immutable scalar, so copying it protects nothing;
+    Mesa 3.3 deep-copies every value and that was a third of a run's time (benchmarks/
+    bench_core.py). Agent-level reporters, if added, go through Mesa's own path.
+    """
+
+    def collect(self, model: mesa.Model) -> None:
+        if not self.model_reporters or self.agent_reporters or self.agenttype_reporters:
+            super().collect(model)
+            return
+        for var, reporter in self.model_reporters.items():
+            value = getattr(model, reporter) if isinstance(reporter, str) else reporter(model)
+            self.model_vars[var].append(value)
 
 
 # Reporter factories: named functions rather than lambdas in a loop (late binding).

@@ -119,7 +119,8 @@ class Spoiler(ViolationRule):
             return 0.0, INF
         if not force.under_ceasefire(t):
             return 0.0, force.posture_change_min(t)
-        return self.rate_per_min(force, t), INF  # decays from here on
+        # The rate only decays from here; refresh the bound every half persistence time.
+        return self.rate_per_min(force, t), t + force.params.spoiler_persistence_min / 2
 
 
 class Indiscipline(ViolationRule):
@@ -183,6 +184,7 @@ class RetaliationPolicy:
         self.probability = probability
         self.delay_mean_min = delay_mean_min
         self.forgiveness = forgiveness
+        self._rungs: dict[float, int] = {}
 
     def answer(self, act_severity: float, draws: Draws) -> Answer | None:
         raise NotImplementedError
@@ -196,8 +198,13 @@ class RetaliationPolicy:
         return False
 
     def _closest_rung(self, severity: float) -> int:
-        sev = self.severities
-        return min(range(len(sev)), key=lambda i: (abs(sev[i] - severity), i))
+        """The rung whose severity is closest to ``severity`` (the lighter one on a tie)."""
+        rung = self._rungs.get(severity)
+        if rung is None:
+            sev = self.severities
+            rung = self._rungs[severity] = min(range(len(sev)),
+                                               key=lambda i: (abs(sev[i] - severity), i))
+        return rung
 
     def _after_delay(self, rung: int, draws: Draws) -> Answer:
         return Answer(rung, self.delay_mean_min * draws.exponential())

@@ -19,7 +19,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from sim.policies import RETALIATION_POLICIES, VIOLATION_RULES
 
@@ -79,13 +87,15 @@ class Rules(_Strict):
                                   "and strikes on rear areas")
     mediation: bool = param(True, doc="the mediator intervenes (needs a [mediator] table)")
 
-    @model_validator(mode="after")
-    def _known_rules(self) -> Rules:
-        for name in self.violation:
+    @field_validator("violation")
+    @classmethod
+    def _known_rules(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        # A field validator, so the message names rules.violation rather than rules.
+        for name in names:
             if name not in VIOLATION_RULES:
                 raise ValueError(f"unknown violation rule {name!r}; allowed: "
                                  f"{', '.join(VIOLATION_RULES)}")
-        return self
+        return names
 
 
 class Outcomes(_Strict):
@@ -173,12 +183,14 @@ class Retaliation(_Strict):
     forgiveness: float = param(0.5, ge=0, le=1, unit="probability",
                            doc="for 'restrained': chance an act is let go")
 
-    @model_validator(mode="after")
-    def _known_policy(self) -> Retaliation:
-        if self.policy not in RETALIATION_POLICIES:
-            raise ValueError(f"unknown retaliation policy {self.policy!r}; allowed: "
+    @field_validator("policy")
+    @classmethod
+    def _known_policy(cls, policy: str) -> str:
+        # A field validator, so the message names ...retaliation.policy rather than ...retaliation.
+        if policy not in RETALIATION_POLICIES:
+            raise ValueError(f"unknown retaliation policy {policy!r}; allowed: "
                              f"{', '.join(RETALIATION_POLICIES)}")
-        return self
+        return policy
 
 
 class ForceParams(_Strict):
@@ -285,6 +297,9 @@ class Scenario(_Strict):
     sections: dict[str, Section]
     sides: dict[str, Side]
     mediator: Mediator | None = None
+    _raw: dict[str, Any] | None = PrivateAttr(default=None)
+    """The data as written (before each force inherited its side's defaults), so overrides of a
+    side's ``force`` table still reach the forces that do not set the key themselves."""
 
     @model_validator(mode="after")
     def _cross_references(self) -> Scenario:
@@ -327,8 +342,8 @@ class Scenario(_Strict):
 
     def with_overrides(self, overrides: Mapping[str, Any], *, origin: str = "--set") -> Scenario:
         """A new scenario with ``key.path = value`` overrides applied and validated again."""
-        raw = self.model_dump(mode="python")
-        return _validate(apply_overrides(_plain(raw), overrides, origin=origin), origin)
+        raw = self._raw if self._raw is not None else _plain(self.model_dump(mode="python"))
+        return _validate(apply_overrides(raw, overrides, origin=origin), origin)
 
 
 class _CrossReferenceError(ValueError):
@@ -400,9 +415,11 @@ def load_scenario(scenario: str | Path | Scenario | None = None,
 def _validate(raw: dict[str, Any], origin: str) -> Scenario:
     raw = _with_kind_defaults(raw)
     try:
-        return Scenario.model_validate(_with_force_defaults(raw))
+        scenario = Scenario.model_validate(_with_force_defaults(raw))
     except ValidationError as exc:
         raise ScenarioError(_format_errors(exc, raw, origin)) from None
+    scenario._raw = copy.deepcopy(raw)
+    return scenario
 
 
 def _with_kind_defaults(raw: dict[str, Any]) -> dict[str, Any]:
