@@ -47,4 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # `python -m sim.cli`: run the imported module's main, so its UsageError is the one the
+    # subcommands raise (this file is also loaded as __main__, with classes of its own).
+    from sim.cli import main as _main
+
+    sys.exit(_main())

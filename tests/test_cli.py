@@ -1,0 +1,106 @@
+"""The command line as a user meets it: summaries, JSON, files, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sim.cli import main
+
+SMALL = ["classroom-two-villages", "--runs", "4", "--seed", "3", "--horizon", "6"]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sim.cli", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_run_prints_a_readable_summary_and_writes_tables_and_figure(tmp_path, capsys):
+    assert main(["run", *SMALL, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "first violation after t = 0" in out
+    assert "ceasefire still holding" in out and "6 h:" in out
+    assert "violations per day" in out and "share retaliatory" in out
+    for name in ("events.csv", "steps.csv", "outcomes.csv", "violations-per-hour.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    events = pd.read_csv(tmp_path / "events.csv")
+    for col in ("run", "t_min", "section", "side", "kind", "severity", "cause", "parent"):
+        assert col in events.columns
+    assert set(events["run"]) == {0, 1, 2, 3}
+    assert events["t_min"].min() >= -240 and events["t_min"].max() < 6 * 60
+    steps = pd.read_csv(tmp_path / "steps.csv")
+    assert steps.groupby("run").size().tolist() == [(240 + 360) // 15 + 1] * 4
+    assert not list(tmp_path.glob(".*tmp*")), "temporary files left behind"
+
+
+def test_json_summary_has_the_documented_keys_and_agrees_with_the_tables(tmp_path, capsys):
+    assert main(["run", *SMALL, "--json", "--out", str(tmp_path)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["scenario"] == "classroom-two-villages"
+    assert summary["runs"] == 4 and summary["seed"] == 3
+    for key in ("first_violation_min", "collapse_h"):
+        assert summary[key] is None or set(summary[key]) >= {"median", "p05", "p95"}
+    assert set(summary["p_hold"]) == {"6h", "24h", "72h"}
+    assert summary["p_hold"]["24h"] is None  # beyond the 6 h horizon: unknown, not "held"
+    assert set(summary["violations_per_day"]) == {"median"}
+    assert set(summary["retaliation_share"]) == {"median"}
+    events = pd.read_csv(tmp_path / "events.csv")
+    assert summary["events_total"] == len(events)
+    outcomes = pd.read_csv(tmp_path / "outcomes.csv")
+    held = outcomes["collapse_min"].isna() | (outcomes["collapse_min"] > 360)
+    assert summary["p_hold"]["6h"] == pytest.approx(held.mean())
+
+
+def test_same_seed_same_files_and_set_changes_the_run(tmp_path, capsys):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    assert main(["run", *SMALL, "--out", str(a)]) == 0
+    assert main(["run", *SMALL, "--out", str(b)]) == 0
+    assert (a / "events.csv").read_bytes() == (b / "events.csv").read_bytes()
+    assert main(["run", *SMALL, "--out", str(c), "--set", "sides.*.force.war_rate_per_h=0",
+                 "--set", "sides.*.force.ceasefire_rate_per_h=0"]) == 0
+    assert len(pd.read_csv(c / "events.csv")) == 0  # nobody fires at all
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--set", "sides.east.force.discipline=1.5"], "sides.east.force.discipline = 1.5"),
+    (["--set", "sides.*.force.dicipline=0.5"], "unknown key 'dicipline'"),
+    (["--set", "nonsense"], "expected key.path=value"),
+    (["--runs", "0"], "--runs 0"),
+    (["--seed", "-1"], "--seed -1"),
+    (["--horizon", "0"], "--horizon 0.0"),
+])
+def test_bad_flags_give_one_line_and_exit_2(tmp_path, args, needle):
+    proc = run_cli("run", "classroom-two-villages", "--out", str(tmp_path / "o"), *args)
+    assert proc.returncode == 2
+    assert needle in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()  # nothing written for bad input
+
+
+def test_validate_says_fine_or_names_the_problem(tmp_path):
+    ok = run_cli("validate", "karabakh-2020-10-10")
+    assert ok.returncode == 0 and "ok" in ok.stdout and "reported events" in ok.stdout
+    bad = tmp_path / "bad.toml"
+    text = Path(ok.stdout.split(":")[0]).read_text()
+    bad.write_text(text.replace('neighbours = ["jabrayil", "martuni", "stepanakert"]',
+                                'neighbours = ["jabrayil", "martuni", "stepanakert", "atlantis"]'))
+    proc = run_cli("validate", str(bad))
+    assert proc.returncode == 2
+    assert f"{bad}: sections.hadrut.neighbours = 'atlantis'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    missing = run_cli("validate", str(tmp_path / "nowhere.toml"))
+    assert missing.returncode == 2 and "no such scenario file" in missing.stderr
+
+
+def test_default_scenario_is_found_from_any_folder(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "sim.cli", "run", "--runs", "2", "--horizon", "1",
+                           "--json"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["scenario"] == "karabakh-2020-10-10"
+    assert (tmp_path / "results" / "karabakh-2020-10-10" / "events.csv").exists()
