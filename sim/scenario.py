@@ -359,7 +359,9 @@ class _CrossReferenceError(ValueError):
 def bundled_dir() -> Path:
     """The folder of bundled scenarios: installed as ``sim.scenarios``, or the checkout's."""
     try:
-        return Path(str(resources.files("sim.scenarios")))
+        # An installed namespace package gives a MultiplexedPath; a file in it is a real path.
+        marker = resources.files("sim.scenarios").joinpath(f"{DEFAULT_SCENARIO}.toml")
+        return Path(str(marker)).parent
     except ModuleNotFoundError:  # `sim` imported straight from a source checkout
         return Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -407,7 +409,8 @@ def load_scenario(scenario: str | Path | Scenario | None = None,
     path = resolve_path(scenario)
     raw = read_toml(path)
     if overrides:
-        raw = apply_overrides(raw, overrides, origin=str(path))
+        # With the built-in kinds filled in, so `kinds.*.x` also matches kinds the file leaves out.
+        raw = apply_overrides(_with_kind_defaults(raw), overrides, origin=str(path))
     loaded = _validate(raw, str(path))
     return loaded
 
