@@ -180,6 +180,8 @@ class Force(mesa.Agent):
         self.params = params
         self.command = command
         self.opponent = 1 - side
+        self.enemy_rear = section.rear_areas_of(self.opponent)
+        """The other side's rear areas next to this force's section: targets for rear strikes."""
 
         # The kinds of fire this force can use, lightest first: its ladder for answers.
         kinds = case.kinds
@@ -274,10 +276,9 @@ class Force(mesa.Agent):
         codes, cumulative = self.rule_kinds[rule.name]
         kind = codes[draws.choice(cumulative)]
         section = self.section
-        if self.model.kind_reaches_rear[kind] and draws.uniform() < self.params.rear_strike_share:
-            rear = section.rear_areas_of(self.opponent)
-            if rear:
-                section = rear[int(draws.uniform() * len(rear))]
+        rear = self.enemy_rear
+        if rear and self.model.kind_reaches_rear[kind] and draws.uniform() < self.params.rear_strike_share:
+            section = rear[int(draws.uniform() * len(rear))]
         self.fire(kind, section, INITIATED, NO_ONE)
 
     # -- rule 4: perception and attribution -----------------------------------------------------
@@ -354,12 +355,11 @@ class Force(mesa.Agent):
             spill = (not on_our_rear and model.rules.spillover
                      and severity >= model.spillover.min_severity
                      and draws.uniform() < model.spillover.rear_probability)
-            if on_our_rear or spill:
-                rear = self.section.rear_areas_of(self.opponent)
-                if rear:
-                    target = rear[int(draws.uniform() * len(rear))]
-                    if spill:
-                        cause = SPILLOVER
+            rear = self.enemy_rear
+            if (on_our_rear or spill) and rear:
+                target = rear[int(draws.uniform() * len(rear))]
+                if spill:
+                    cause = SPILLOVER
         self.answer_pending = True
         model.after(answer.delay_min, self.retaliate, kind, target, cause, event)
 

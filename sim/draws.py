@@ -9,6 +9,7 @@ Generator's seed and the order of calls, so a run is reproducible from its seed.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from itertools import chain
 
@@ -47,11 +48,7 @@ class Draws:
 
     def choice(self, cumulative: tuple[float, ...]) -> int:
         """Index drawn with probabilities given by a cumulative weight tuple (last = total)."""
-        x = self.uniform() * cumulative[-1]
-        for i, c in enumerate(cumulative):
-            if x < c:
-                return i
-        return len(cumulative) - 1
+        return min(bisect_right(cumulative, self.uniform() * cumulative[-1]), len(cumulative) - 1)
 
 
 def _blocks(draw: Callable[[], np.ndarray]) -> Iterator[list[float]]:
