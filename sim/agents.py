@@ -76,6 +76,8 @@ class Command(mesa.Agent):
         self.name = name
         self.order_issue_min = params.order_issue_min
         """When the order to cease fire goes out (minutes; effective at t = 0 at the earliest)."""
+        self.order_due_min = max(params.order_issue_min, model.now)
+        """The clock minute at which the order is scheduled to go out (set by the model)."""
         self.order_delay_mean_min = params.order_delay_mean_min
         self.forces: list[Force] = []
         self.accusations = 0
@@ -239,7 +241,9 @@ class Force(mesa.Agent):
             return INF
         if self.order_arrival_min < INF:
             return max(0.0, self.order_arrival_min)
-        return max(0.0, self.command.order_issue_min, t)
+        # Not sent yet: nothing changes before the command sends it (at exactly this minute,
+        # which comes before this force's wake-up at the same minute: it was scheduled first).
+        return max(0.0, self.command.order_due_min)
 
     def grievance(self, t: float) -> float:
         """Grievance in [0, 1] at minute ``t``: it fades with its half-life, unless a grudge is held."""

@@ -101,7 +101,7 @@ class CeasefireModel(mesa.Model):
         self.mediating = self.mediator is not None and case.rules.mediation
 
         for command in self.commands:
-            self.at(command.order_issue_min, command.order_ceasefire)
+            command.order_due_min = self.at(command.order_issue_min, command.order_ceasefire)
         for force in self.forces:
             self.clock.process(incidents(self.clock, force, self.draws))
 
@@ -161,9 +161,16 @@ class CeasefireModel(mesa.Model):
         """Call ``action(*args)`` ``delay_min`` simulated minutes from now."""
         self.clock.timeout(delay_min).callbacks.append(lambda _event: action(*args))
 
-    def at(self, t_min: float, action: Callable[..., None], *args: Any) -> None:
-        """Call ``action(*args)`` at minute ``t_min`` (now, if that has passed)."""
-        self.after(max(0.0, t_min - self.clock.now), action, *args)
+    def at(self, t_min: float, action: Callable[..., None], *args: Any) -> float:
+        """Call ``action(*args)`` at minute ``t_min`` (now, if that has passed).
+
+        Returns the minute the call is actually scheduled for: ``now + (t_min - now)`` can
+        differ from ``t_min`` in the last bit, and whoever waits for the call must wait for
+        exactly that minute.
+        """
+        delay = max(0.0, t_min - self.clock.now)
+        self.after(delay, action, *args)
+        return self.clock.now + delay
 
     def step(self) -> None:
         """Advance one reporting interval and collect one row of data."""
@@ -294,6 +301,8 @@ class StepCollector(mesa.DataCollector):
         if not self.model_reporters or self.agent_reporters or self.agenttype_reporters:
             super().collect(model)
             return
+        if hasattr(self, "_collection_steps"):  # Mesa >= 3.4 records when it collected
+            self._collection_steps.append(model.time)
         for var, reporter in self.model_reporters.items():
             value = getattr(model, reporter) if isinstance(reporter, str) else reporter(model)
             self.model_vars[var].append(value)

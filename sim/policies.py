@@ -119,8 +119,11 @@ class Spoiler(ViolationRule):
             return 0.0, INF
         if not force.under_ceasefire(t):
             return 0.0, force.posture_change_min(t)
-        # The rate only decays from here; refresh the bound every half persistence time.
-        return self.rate_per_min(force, t), t + force.params.spoiler_persistence_min / 2
+        # Without the mediator's pressure (which may end at any time) the rate only decays
+        # from here; refresh the bound every half persistence time.
+        persistence = force.params.spoiler_persistence_min
+        return (force.offensive_rate_per_min * math.exp(-(t - force.ceasefire_from_min) / persistence),
+                t + persistence / 2)
 
 
 class Indiscipline(ViolationRule):

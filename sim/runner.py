@@ -222,12 +222,15 @@ def _spread(values: np.ndarray) -> dict[str, float] | None:
 def run_replicates(scenario: Scenario | str | Path | None = None, *, runs: int = 100,
                    seed: int = 0, overrides: Mapping[str, Any] | None = None,
                    horizon_h: float | None = None, workers: int = 1, keep_events: bool = True,
-                   keep_steps: bool = True, progress: bool | None = None) -> Results:
+                   keep_steps: bool = True, progress: bool | None = None,
+                   overrides_by_run: Mapping[int, Mapping[str, Any]] | None = None) -> Results:
     """Run ``runs`` replicates of a scenario and return their tables and summary.
 
     ``scenario`` is a loaded Scenario, a path, a bundled name or None (Karabakh, 10 October 2020);
     ``overrides`` map key paths to values (as ``--set``); ``horizon_h`` overrides the horizon.
-    ``progress``: None shows a bar on a terminal only. Raises ScenarioError or ValueError.
+    ``progress``: None shows a bar on a terminal only. ``overrides_by_run`` gives some runs
+    parameters of their own (e.g. draws from a posterior, see
+    ``sim.calibration.posterior_overrides``). Raises ScenarioError or ValueError.
     """
     if runs < 1:
         raise ValueError(f"runs must be ≥ 1, got {runs}")
@@ -240,7 +243,8 @@ def run_replicates(scenario: Scenario | str | Path | None = None, *, runs: int =
     bar = _progress_bar(runs, progress)
     try:
         records = map_runs(case, seed, range(runs), workers=workers, keep_events=keep_events,
-                           keep_steps=keep_steps, on_done=bar.update if bar else None)
+                           keep_steps=keep_steps, overrides_by_run=overrides_by_run,
+                           on_done=bar.update if bar else None)
     finally:
         if bar:
             bar.close()

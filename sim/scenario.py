@@ -34,7 +34,7 @@ from sim.policies import RETALIATION_POLICIES, VIOLATION_RULES
 KIND_NAMES = ("small_arms", "artillery", "drone", "rockets", "raid")
 """Built-in incident kinds, lightest first (the ladder escalating policies climb)."""
 
-BUNDLED = ("karabakh-2020-10-10", "classroom-two-villages")
+BUNDLED = ("karabakh-2020-10-10", "karabakh-2020-10-10.calibrated", "classroom-two-villages")
 DEFAULT_SCENARIO = "karabakh-2020-10-10"
 
 
@@ -320,13 +320,18 @@ class Scenario(_Strict):
         for sname, side in self.sides.items():
             if not side.forces:
                 problems.append((f"sides.{sname}.forces", {}, "a side needs at least one force"))
+            # The side's defaults too, even where every force sets its own capabilities.
+            for kind in side.force.capabilities:
+                if kind not in self.kinds:
+                    problems.append((f"sides.{sname}.force.capabilities", kind,
+                                     f"unknown kind; known: {', '.join(self.kinds)}"))
             for sec_name, force in side.forces.items():
                 where = f"sides.{sname}.forces.{sec_name}"
                 if sec_name not in self.sections:
                     problems.append((where, sec_name,
                                      f"no section named {sec_name!r}; known: {', '.join(self.sections)}"))
                 for kind in force.capabilities:
-                    if kind not in self.kinds:
+                    if kind not in self.kinds and kind not in side.force.capabilities:
                         problems.append((f"{where}.capabilities", kind,
                                          f"unknown kind; known: {', '.join(self.kinds)}"))
         if problems:
@@ -646,7 +651,8 @@ def parameter_info(path: str) -> dict[str, Any]:
             model = _model_of(ann)
         i += 1
     assert field is not None
-    info: dict[str, Any] = {"default": field.default, "doc": field.description or "",
+    default = None if field.is_required() else field.get_default(call_default_factory=True)
+    info: dict[str, Any] = {"default": default, "doc": field.description or "",
                             "unit": (field.json_schema_extra or {}).get("unit", "")}
     for m in field.metadata:
         for attr in ("ge", "gt", "le", "lt"):

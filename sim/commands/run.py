@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from sim.calibration import posterior_overrides
 from sim.cli import UsageError
 from sim.figures import FORMATS, save
 from sim.figures.timeline import violations_per_hour
@@ -28,6 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="hours after t = 0 to simulate (default: the scenario's)")
     p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help="override a scenario parameter (repeatable; '*' matches any name)")
+    p.add_argument("--posterior", type=Path, metavar="FILE",
+                   help="draw each run's parameters from a posterior sample (from ceasefire calibrate)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="where to write events.csv, steps.csv, outcomes.csv and the figure "
@@ -51,8 +54,12 @@ def run(args: argparse.Namespace) -> int:
     path = resolve_path(args.scenario)
     scenario = load_scenario(path, overrides or None)  # validate everything before running
     reported = _reported(path, scenario.scenario.events_file)
+    per_run = None
+    if args.posterior is not None:
+        per_run = posterior_overrides(args.posterior, args.runs, args.seed)
+        scenario.with_overrides(per_run[0])  # a posterior that does not fit fails before running
     results = run_replicates(scenario, runs=args.runs, seed=args.seed, horizon_h=args.horizon,
-                             workers=args.workers)
+                             workers=args.workers, overrides_by_run=per_run)
     out = args.out or Path("results") / results.scenario.scenario.name
     written = results.write(out)
     meta = results.scenario.scenario

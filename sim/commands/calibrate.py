@@ -1,0 +1,114 @@
+"""``ceasefire calibrate``: estimate a scenario's parameters from its record (ABC-SMC)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from sim.calibration import (
+    Posterior,
+    calibrate,
+    check_budget,
+    draw_overrides,
+    load_spec,
+    spec_path_for,
+    write_calibrated,
+    write_posterior,
+)
+from sim.cli import UsageError
+from sim.figures import FORMATS, save
+from sim.figures.calibration import marginals, predictive
+from sim.observations import statistics_table
+from sim.record import read_record
+from sim.runner import Results, map_runs, write_csv_atomic
+from sim.scenario import DEFAULT_SCENARIO, load_scenario
+
+PREDICTIVE_HOURS = 24
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("calibrate", help="estimate a scenario's parameters from its reported events",
+                       description="Calibrate a scenario against its record by ABC-SMC. Priors and "
+                                   "settings come from <scenario>.calibration.toml beside it. Writes "
+                                   "the posterior sample, the calibrated scenario (posterior "
+                                   "medians) and figures.")
+    p.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO,
+                   help=f"scenario file or bundled name (default: {DEFAULT_SCENARIO})")
+    p.add_argument("--spec", type=Path, help="calibration spec (default: <scenario>.calibration.toml)")
+    p.add_argument("--budget", type=int, metavar="N",
+                   help="most simulations to spend (default: the spec's)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--seed", type=int, help="seed of the calibration (default: the spec's)")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="output folder (default: results/<scenario name>-calibration)")
+    p.add_argument("--predictive-runs", type=int, default=20, metavar="N",
+                   help="runs drawn from the posterior for the predictive check (default 20)")
+    p.add_argument("--no-figures", action="store_true", help="skip the figures")
+    p.add_argument("--format", choices=FORMATS, default="png", help="figure format (default png)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out ``ceasefire calibrate``."""
+    if args.workers < 1 or args.workers > (os.cpu_count() or 1) * 4:
+        raise UsageError(f"--workers {args.workers}: must be between 1 and {(os.cpu_count() or 1) * 4}")
+    if args.seed is not None and args.seed < 0:
+        raise UsageError(f"--seed {args.seed}: must be a whole number ≥ 0")
+    if args.predictive_runs < 1:
+        raise UsageError(f"--predictive-runs {args.predictive_runs}: must be a whole number ≥ 1")
+    spec = load_spec(args.spec or spec_path_for(args.scenario))
+    if args.budget is not None:
+        check_budget(args.budget, spec.particles, "--budget")
+    posterior = calibrate(spec, budget=args.budget, seed=args.seed, workers=args.workers)
+    name = spec.scenario_path.name.removesuffix(".toml")
+    out = args.out or Path("results") / f"{name}-calibration"
+    out.mkdir(parents=True, exist_ok=True)
+    sample = write_posterior(posterior, out / f"{name}.posterior.csv")
+    written = [sample, write_calibrated(posterior, out / f"{name}.calibrated.toml", sample_name=sample.name),
+               write_csv_atomic(statistics_table(posterior.statistics), out / "statistics.csv")]
+    if not args.no_figures:
+        written += figures(posterior, out, args.predictive_runs, args.workers, args.format)
+    print(summary_text(posterior))
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def figures(posterior: Posterior, out: Path, runs: int, workers: int, fmt: str = "png") -> list[Path]:
+    """Prior vs posterior marginals, and the posterior predictive check for the first 24 h."""
+    spec = posterior.spec
+    table = posterior.table()
+    paths = [save(marginals(spec.priors, table, posterior.original), out / "marginals", fmt)]
+    case = load_scenario(spec.scenario_path)
+    until = min(PREDICTIVE_HOURS, case.scenario.horizon_h)
+    short = case.with_overrides({"scenario.horizon_h": until})
+    draws = draw_overrides(table, runs, posterior.seed)
+    results = Results(short, posterior.seed, map_runs(short, posterior.seed, range(runs), workers=workers,
+                                                      keep_steps=False, overrides_by_run=draws))
+    record = read_record(spec.events_path)
+    fig = predictive(results.events, runs, record, list(case.sections),
+                     start_min=case.scenario.start_min, until_min=until * 60.0,
+                     title=f"{case.scenario.title or case.scenario.name}: posterior predictive check")
+    paths.append(save(fig, out / "predictive", fmt))
+    return paths
+
+
+def summary_text(posterior: Posterior) -> str:
+    """What the calibration did and found, in a few lines and a table."""
+    pops = posterior.populations
+    last = posterior.last
+    lines = [
+        f"calibrated {posterior.spec.scenario_path.name} against {posterior.spec.events_path.name}: "
+        f"{len(posterior.statistics)} statistics, {len(posterior.spec.priors)} parameters",
+        f"{posterior.simulations} simulations in {posterior.seconds:.1f} s "
+        f"({posterior.simulations / max(posterior.seconds, 1e-9):.0f}/s), {len(pops)} populations of "
+        f"{len(last.weights)} particles; final tolerance {last.tolerance:.3g}, acceptance "
+        f"{last.acceptance:.2f}; stopped: {posterior.stop_reason}",
+    ]
+    q = posterior.quantiles()
+    with pd.option_context("display.width", 160, "display.max_colwidth", 60,
+                           "display.float_format", "{:.4g}".format):
+        lines.append(q.to_string(index=False))
+    return "\n".join(lines)

@@ -1,0 +1,121 @@
+"""Figures of a calibration: prior vs posterior marginals, and the posterior predictive check."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from sim.calibration import Prior, weighted_quantile
+from sim.figures import CAUSE_COLOURS, OKABE_ITO, mark_ceasefire, new_figure
+from sim.scenario import parameter_info
+
+REPORT_COLOURS = {"incident": "#000000", "calm": "#009E73", "statement": "#999999"}
+
+
+def marginals(priors: Sequence[Prior], table: pd.DataFrame,
+              scenario_values: Mapping[str, float] | None = None, *, bins: int = 20) -> Figure:
+    """One panel per parameter: the prior's density (flat in its own scale) and the weighted
+    posterior histogram, with the scenario's hand-chosen value and the posterior median.
+
+    Log-uniform parameters are drawn on a log axis and their densities are per unit of log value,
+    so both kinds of prior look flat.
+    """
+    n = len(priors)
+    cols = min(3, n)
+    rows = math.ceil(n / cols)
+    fig, axes = new_figure(width_in=4.6 * cols, height_in=3.3 * rows + 0.6, nrows=rows, ncols=cols,
+                           squeeze=False)
+    w = table["weight"].to_numpy(dtype=float)
+    w = w / w.sum()
+    for ax, prior in zip(axes.flat, priors, strict=False):
+        x = table[prior.path].to_numpy(dtype=float)
+        log = prior.distribution == "loguniform"
+        g = np.log if log else (lambda v: np.asarray(v, dtype=float))
+        lo, hi = g(prior.low), g(prior.high)
+        edges_u = np.linspace(lo, hi, bins + 1)
+        heights, _ = np.histogram(g(x), bins=edges_u, weights=w)
+        heights = heights / np.diff(edges_u)
+        edges = np.exp(edges_u) if log else edges_u
+        ax.stairs(np.full(bins, 1.0 / (hi - lo)), edges, fill=True, color=OKABE_ITO[1], alpha=0.35,
+                  label="prior")
+        ax.stairs(heights, edges, baseline=None, color=OKABE_ITO[5], linewidth=2, label="posterior")
+        med = float(weighted_quantile(x, w, [0.5])[0])
+        ax.axvline(med, color=OKABE_ITO[5], linestyle="-", linewidth=1.2, label="posterior median")
+        if scenario_values and prior.path in scenario_values:
+            ax.axvline(scenario_values[prior.path], color="#000000", linestyle=":", linewidth=1.5,
+                       label="scenario (hand-chosen)")
+        if log:
+            ax.set_xscale("log")
+        ax.set_xlim(prior.low, prior.high)
+        unit = parameter_info(prior.path).get("unit", "")
+        ax.set_xlabel(f"{_short(prior.path)}" + (f"\n({unit})" if unit else ""), fontsize=11)
+        ax.set_ylabel("density per log unit" if log else "density", fontsize=11)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncols=4, frameon=False)
+    fig.suptitle("Calibration: prior and posterior of each parameter", y=1.02)
+    return fig
+
+
+def predictive(events: pd.DataFrame, runs: int, record: pd.DataFrame, sections: Sequence[str], *,
+               start_min: float, until_min: float = 1440.0, title: str = "") -> Figure:
+    """Posterior predictive check: each run's detected incidents per section over time, with the
+    reported events on top (reported times are intervals, drawn as spans).
+
+    ``events`` is a runs' event table (``Results.events``); ``record`` a record table
+    (sim.record.read_record).
+    """
+    rows = [*sections, "(no place named)"]
+    fig, ax = new_figure(width_in=13.0, height_in=1.0 + 0.75 * len(rows))
+    seen = events[events["detected"] & (events["t_min"] <= until_min)] if len(events) else events
+    index = {s: i for i, s in enumerate(rows)}
+    if len(seen):
+        # Each run gets its own lane within the section's row.
+        lane = (seen["run"].to_numpy() % max(runs, 1)) / max(runs, 1) * 0.6 - 0.3
+        y = seen["section"].map(index).to_numpy() + lane
+        colours = seen["cause"].map(CAUSE_COLOURS).to_numpy()
+        ax.scatter(seen["t_min"].to_numpy() / 60.0, y, s=5, c=colours, marker="|", alpha=0.5,
+                   linewidths=0.6, zorder=2)
+    labelled: dict[int, int] = {}
+    for rec in record.itertuples(index=False):
+        row = index.get(rec.section or "(no place named)", len(rows) - 1)
+        nth = labelled[row] = labelled.get(row, -1) + 1  # stagger labels that share a row
+        a, b = max(rec.t_min_earliest, start_min) / 60.0, min(rec.t_min_latest, until_min) / 60.0
+        if a > until_min / 60.0:
+            continue
+        group = ("calm" if rec.kind in ("calm", "shelling_stopped") else
+                 "statement" if rec.kind in ("agreement", "order", "accusation", "diplomacy") else "incident")
+        colour = REPORT_COLOURS[group]
+        ax.plot([a, max(b, a + 0.08)], [row + 0.42, row + 0.42], color=colour, linewidth=6,
+                solid_capstyle="butt", alpha=0.8, zorder=4)
+        ax.annotate(rec.kind, (a, row + 0.42), xytext=(2, 5 + 11 * (nth % 2)), textcoords="offset points",
+                    fontsize=9,
+                    color=colour, zorder=5)
+    mark_ceasefire(ax)
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_ylim(-0.6, len(rows) - 0.2)
+    ax.invert_yaxis()
+    ax.set_xlim(start_min / 60.0, until_min / 60.0)
+    ax.set_xlabel("hours since the ceasefire took effect (h)")
+    ax.grid(axis="y", visible=False)
+    handles = [Line2D([], [], color=c, marker="|", linestyle="", markersize=10, label=f"simulated {k}")
+               for k, c in CAUSE_COLOURS.items()]
+    handles += [Patch(color=REPORT_COLOURS["incident"], label="reported fighting (time range)"),
+                Patch(color=REPORT_COLOURS["calm"], label="reported calm"),
+                Patch(color=REPORT_COLOURS["statement"], label="reported statement")]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.set_title(title or f"Posterior predictive check: detected incidents in {runs} runs "
+                 "drawn from the posterior, and the record")
+    return fig
+
+
+def _short(path: str) -> str:
+    """A key path short enough for an axis label."""
+    return path.replace("sides.", "").replace(".force.", " · ").replace(".command.", " · command ")

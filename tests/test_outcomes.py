@@ -1,0 +1,152 @@
+"""Outcome definitions (sim/outcomes.py) on hand-made logs with known answers, and on real runs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from conftest import run_model
+
+from sim.events import FIELDS, EventLog
+from sim.outcomes import (
+    OUTCOMES,
+    branching_ratio,
+    collapse_min,
+    first_violation_min,
+    held_at,
+    pre_rate_per_h,
+    retaliation_share,
+    run_outcomes,
+    sections_active,
+    violations_per_h,
+)
+from sim.scenario import Scenario
+
+MakeCase = Callable[..., Scenario]
+NAN = math.nan
+
+# Seven incidents: three before t = 0, four after (at 5, 20, 30 and 200 minutes).
+T = np.array([-100.0, -50.0, -10.0, 5.0, 20.0, 30.0, 200.0])
+SECTION = np.array([0, 1, 0, 2, 2, 1, 0])
+PARENT = np.array([-1, -1, 0, -1, 3, 4, -1])  # 2 answers 0 (pre), 4 answers 3, 5 answers 4
+EMPTY = np.empty(0)
+EMPTY_INT = np.empty(0, dtype=np.int64)
+
+
+def test_first_violation() -> None:
+    assert first_violation_min(T) == 5.0
+    assert first_violation_min(np.array([-3.0, 0.0, 7.0])) == 0.0  # t = 0 is already a violation
+    assert math.isnan(first_violation_min(EMPTY))
+    assert math.isnan(first_violation_min(np.array([-5.0, -1.0])))
+
+
+def test_violations_per_hour() -> None:
+    assert violations_per_h(T, 240.0) == 1.0  # 4 violations in 4 h
+    assert violations_per_h(T, 120.0) == 2.0
+    assert violations_per_h(EMPTY, 60.0) == 0.0
+    assert violations_per_h(np.array([-5.0]), 60.0) == 0.0
+
+
+def test_sections_active() -> None:
+    assert sections_active(T, SECTION) == 3  # sections 2, 1, 0 after t = 0
+    assert sections_active(T[:3], SECTION[:3]) == 0  # only before t = 0
+    assert sections_active(EMPTY, EMPTY_INT) == 0
+
+
+def test_retaliation_share() -> None:
+    assert retaliation_share(T, PARENT) == 0.5  # events 4 and 5 of the four violations
+    assert math.isnan(retaliation_share(EMPTY, EMPTY_INT))
+    assert math.isnan(retaliation_share(T[:3], PARENT[:3]))
+
+
+def test_branching_ratio() -> None:
+    # Answers to violations: 4 (to 3) and 5 (to 4); the answer to event 0 is to a pre-ceasefire act.
+    assert branching_ratio(T, PARENT) == 0.5
+    two_children = np.array([-1, 0, 0, -1])
+    assert branching_ratio(np.array([1.0, 2.0, 3.0, 4.0]), two_children) == 0.5
+    assert math.isnan(branching_ratio(EMPTY, EMPTY_INT))
+    assert math.isnan(branching_ratio(T[:3], PARENT[:3]))
+
+
+def test_pre_ceasefire_rate() -> None:
+    assert pre_rate_per_h(T, -120.0) == 1.5  # 3 incidents in 2 h
+    assert pre_rate_per_h(EMPTY, -120.0) == 0.0
+    assert math.isnan(pre_rate_per_h(T[3:], 0.0))  # the run starts at t = 0
+
+
+@pytest.mark.parametrize(("window", "fraction", "expected"), [
+    (60.0, 0.5, 5.0),  # need 0.5 x 1.5/h x 1 h = 0.75: the first violation already reaches it
+    (60.0, 1.5, 30.0),  # need 2.25 -> 3 in the trailing hour: at t = 30 (5, 20, 30)
+    (60.0, 2.0, 30.0),  # need exactly 3: "reaches" includes equality
+    (60.0, 2.1, NAN),  # need 3.15 -> 4 in one hour: never
+    (25.0, 4.0, NAN),  # need 2.5 -> 3 in 25 min: at t = 30 the window (5, 30] holds only 2
+    (26.0, 4.0 * 25.0 / 26.0, 30.0),  # need 2.5 in 26 min: (4, 30] holds 3
+])
+def test_collapse(window: float, fraction: float, expected: float) -> None:
+    got = collapse_min(T, -120.0, window, fraction)
+    assert (math.isnan(got) and math.isnan(expected)) or got == expected
+
+
+def test_collapse_undefined_without_a_pre_ceasefire_rate() -> None:
+    assert math.isnan(collapse_min(T[3:], 0.0, 60.0, 0.1))  # starts at t = 0
+    assert math.isnan(collapse_min(T[3:], -120.0, 60.0, 0.1))  # no fighting before t = 0
+    assert math.isnan(collapse_min(T[:3], -120.0, 60.0, 0.1))  # no violation after t = 0
+    assert math.isnan(collapse_min(EMPTY, -120.0, 60.0, 0.1))
+
+
+def test_collapse_ignores_pre_ceasefire_events_in_its_window() -> None:
+    # Need 1.5/h x 2 x 1 h = 3 in the trailing hour; at t = 5 the hour before holds -50, -10 and 5,
+    # but only violations count: collapse comes at 30.
+    assert collapse_min(T, -120.0, 60.0, 2.0) == 30.0
+
+
+def test_run_outcomes_collects_every_outcome() -> None:
+    log = {"t_min": T, "section": SECTION, "parent": PARENT}
+    out = run_outcomes(log, start_min=-120.0, horizon_min=240.0, window_min=60.0, fraction=1.5)
+    assert tuple(out) == OUTCOMES
+    assert out == {"first_violation_min": 5.0, "violations_per_h": 1.0, "sections_active": 3,
+                   "retaliation_share": 0.5, "branching_ratio": 0.5, "pre_rate_per_h": 1.5,
+                   "collapse_min": 30.0, "held": False}
+
+
+def test_run_outcomes_of_an_empty_log() -> None:
+    log = EventLog(["a"], ["x", "y"], ["small_arms"]).arrays()
+    assert set(log) == set(FIELDS)
+    out = run_outcomes(log, start_min=-60.0, horizon_min=60.0, window_min=60.0, fraction=0.5)
+    assert out["held"] is True and out["violations_per_h"] == 0.0 and out["sections_active"] == 0
+    for key in ("first_violation_min", "retaliation_share", "branching_ratio", "collapse_min"):
+        assert math.isnan(out[key]), key
+    assert out["pre_rate_per_h"] == 0.0
+
+
+def test_held_at() -> None:
+    collapse = np.array([NAN, 100.0, 2000.0, 360.0])
+    assert held_at(collapse, 6, 72) == 0.5  # NaN and 2000 hold past 360 min; 360 itself does not
+    assert held_at(collapse, 24, 72) == 0.5
+    assert held_at(collapse, 72, 72) == 0.25
+    assert math.isnan(held_at(collapse, 73, 72))
+    assert math.isnan(held_at(EMPTY, 6, 72))
+
+
+# -- the live tally in the model agrees with the definition -------------------------------------------
+
+@pytest.mark.parametrize("fraction", [0.2, 0.5, 1.0])
+def test_models_collapse_time_agrees_with_the_outcome(make_case: MakeCase, fraction: float) -> None:
+    case = make_case({"outcomes.collapse_fraction": fraction, "outcomes.collapse_window_min": 60.0,
+                      "scenario.horizon_h": 6.0})
+    collapsed = 0
+    for seed in range(12):
+        model = run_model(case, seed)
+        t = model.log.arrays()["t_min"]
+        expected = collapse_min(t, model.start_min, 60.0, fraction)
+        live = model.collapsed_at_min
+        assert (live is None and math.isnan(expected)) or live == expected, (seed, live, expected)
+        steps = model.steps_table()
+        assert steps["holding"].iloc[-1] == (live is None)
+        if live is not None:
+            collapsed += 1
+            assert not steps.loc[steps["t_min"] >= live, "holding"].any()
+            assert steps.loc[steps["t_min"] < live, "holding"].all()
+    assert collapsed > 0
