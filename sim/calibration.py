@@ -53,7 +53,7 @@ from sim.observations import (
     observed_bounds,
     simulated,
 )
-from sim.runner import map_runs, write_csv_atomic
+from sim.runner import RunPool, map_runs, write_csv_atomic
 from sim.scenario import (
     Scenario,
     ScenarioError,
@@ -395,10 +395,13 @@ def calibrate(spec: Spec, *, budget: int | None = None, seed: int | None = None,
         runs = range(used, used + len(z))
         overrides = {i: as_overrides(spec.priors, row) for i, row in zip(runs, values, strict=True)}
         records = map_runs(case, spec.seed, runs, workers=workers, keep_events=True, keep_steps=False,
-                           overrides_by_run=overrides, on_done=bar.update if bar else None)
+                           overrides_by_run=overrides, on_done=bar.update if bar else None,
+                           pool=pool)
         used += len(z)
         return values, np.array([simulated(stats, r.events, horizon_min) for r in records])
 
+    # One set of workers for every population: each loads the scenario once.
+    pool = RunPool(case, workers) if workers > 1 else None
     try:
         # Population 0: the priors, accepted whole; its spread sets the distance scales.
         rng0 = _generator(spec.seed, 0)
@@ -432,6 +435,8 @@ def calibrate(spec: Spec, *, budget: int | None = None, seed: int | None = None,
     finally:
         if bar:
             bar.close()
+        if pool is not None:
+            pool.executor.shutdown(cancel_futures=True)
     original = _original(load_scenario(spec.scenario_path), spec.priors)
     return Posterior(spec, list(stats), scales, pops, used, time.perf_counter() - started, reason,
                      spec.seed, original)

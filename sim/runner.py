@@ -8,6 +8,7 @@ and then runs chunks of run indices.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -80,32 +81,60 @@ def _run_chunk(seed: int, runs: Sequence[int], keep_events: bool, keep_steps: bo
                     overrides=o) for r, o in zip(runs, overrides, strict=True)]
 
 
+class RunPool:
+    """Worker processes that have each loaded ``scenario`` once, for many :func:`map_runs` calls.
+
+    Starting a "spawn" worker costs about a second (imports); a calibration asks for runs a
+    population at a time, so it keeps one pool for all of them. Use it as a context manager.
+    """
+
+    def __init__(self, scenario: Scenario, workers: int) -> None:
+        if workers < 2:
+            raise ValueError(f"a RunPool needs ≥ 2 workers, got {workers}")
+        self.scenario = scenario
+        self.workers = workers
+        self.executor = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                                            initializer=_init_worker, initargs=(scenario,))
+
+    def __enter__(self) -> RunPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.executor.shutdown(cancel_futures=True)
+
+
 def map_runs(scenario: Scenario, seed: int, runs: Iterable[int], *, workers: int = 1,
              keep_events: bool = True, keep_steps: bool = True, chunk_size: int | None = None,
              overrides_by_run: Mapping[int, Mapping[str, Any]] | None = None,
-             on_done: Callable[[int], None] | None = None) -> list[RunRecord]:
+             on_done: Callable[[int], None] | None = None, pool: RunPool | None = None,
+             ) -> list[RunRecord]:
     """Run the given run indices, on ``workers`` processes, and return records in run order.
 
-    ``overrides_by_run`` maps a run index to parameter overrides for that run only.
+    ``overrides_by_run`` maps a run index to parameter overrides for that run only. ``pool``
+    reuses running workers (it must have been made for the same scenario).
     """
     indices = list(runs)
     if workers < 1:
         raise ValueError(f"workers must be ≥ 1, got {workers}")
+    if pool is not None and pool.scenario is not scenario:
+        raise ValueError("the RunPool was made for another scenario")
     per_run = overrides_by_run or {}
     records: list[RunRecord] = []
-    if workers == 1 or len(indices) < 2:
+    if pool is None and (workers == 1 or len(indices) < 2):
         for r in indices:
             records.append(run_one(scenario, seed, r, keep_events=keep_events,
                                    keep_steps=keep_steps, overrides=per_run.get(r)))
             if on_done:
                 on_done(1)
         return records
-    size = chunk_size or max(1, min(50, math.ceil(len(indices) / (workers * 4))))
+    n_workers = pool.workers if pool is not None else workers
+    size = chunk_size or max(1, min(50, math.ceil(len(indices) / (n_workers * 4))))
     chunks = [indices[i:i + size] for i in range(0, len(indices), size)]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                             initializer=_init_worker, initargs=(scenario,)) as pool:
-        futures = [pool.submit(_run_chunk, seed, c, keep_events, keep_steps,
-                               [per_run.get(r) for r in c]) for c in chunks]
+    with contextlib.ExitStack() as stack:
+        if pool is None:
+            pool = stack.enter_context(RunPool(scenario, workers))
+        futures = [pool.executor.submit(_run_chunk, seed, c, keep_events, keep_steps,
+                                        [per_run.get(r) for r in c]) for c in chunks]
         for fut in as_completed(futures):
             done = fut.result()
             records.extend(done)
