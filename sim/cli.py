@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from sim.scenario import ScenarioError
 
-COMMANDS = ("run", "validate", "calibrate")
+COMMANDS = ("run", "validate", "calibrate", "app")
 """Subcommand modules under sim.commands, in the order ``--help`` lists them."""
 
 

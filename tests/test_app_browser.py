@@ -1,0 +1,178 @@
+"""End to end: ``ceasefire app`` serves the classroom page, and headless Chromium uses it offline.
+
+Starts the real command on a free loopback port, drives Debian's ``chromium`` through
+Playwright (never a downloaded browser), and checks what a teacher would: the controls and the
+three plots render, nothing is fetched from any host but the page's own, no JavaScript error,
+Step and play move the clock and the counts, and a changed control reaches the next run.
+Saves the screenshot the README shows (docs/app-screenshot.png). Takes about 30 s.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None,
+                                reason="no chromium binary on PATH (Debian: apt-get install chromium)")
+pytest.importorskip("solara", reason="the app extra is not installed (pip install -e '.[app]')")
+sync_api = pytest.importorskip("playwright.sync_api",
+                               reason="playwright is not installed (pip install playwright)")
+
+from sim.app import model_params  # noqa: E402 - after the skips
+
+REPO = Path(__file__).resolve().parents[1]
+SCREENSHOT = REPO / "docs" / "app-screenshot.png"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-default-apps", "--disable-extensions"]
+LOOPBACK = {"127.0.0.1", "localhost"}
+START_TIMEOUT_S = 90
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """``ceasefire app`` on a free loopback port; yields (url, server log)."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("app") / "server.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from sim.cli import main; sys.exit(main())",
+             "app", "--port", str(port), "--host", "127.0.0.1"],
+            stdout=out, stderr=subprocess.STDOUT, cwd=REPO, env=dict(os.environ))
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"ceasefire app exited with {proc.returncode}: {log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"ceasefire app did not answer within {START_TIMEOUT_S} s: {log.read_text()}")
+        time.sleep(0.3)
+    try:
+        yield url, log
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _status(page: sync_api.Page) -> str:
+    return page.inner_text(".ceasefire-status")
+
+
+def _wait_status(page: sync_api.Page, pattern: str, timeout_s: float = 60) -> str:
+    """Wait until the status panel matches the regular expression ``pattern``."""
+    page.wait_for_function(
+        "p => new RegExp(p).test(document.querySelector('.ceasefire-status').innerText)",
+        arg=pattern, timeout=timeout_s * 1000)
+    return _status(page)
+
+
+def _incidents(status: str) -> int:
+    return int(re.search(r"Events so far: (\d+) incidents", status).group(1))
+
+
+def _plot_sources(page: sync_api.Page) -> dict[str, str]:
+    """The three plots: each must be a drawn image; returns their current sources."""
+    out = {}
+    for name in ("front", "incidents", "accusations"):
+        img = page.locator(f"img.ceasefire-{name}")
+        assert img.count() == 1, f"plot {name} missing"
+        width = img.evaluate("el => el.complete ? el.naturalWidth : 0")
+        assert width > 0, f"plot {name} did not render"
+        out[name] = img.get_attribute("src")
+    return out
+
+
+def _save_screenshot(page: sync_api.Page) -> None:
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    tmp = SCREENSHOT.with_name(f".{SCREENSHOT.stem}.{os.getpid()}.tmp.png")
+    page.screenshot(path=str(tmp))
+    os.replace(tmp, SCREENSHOT)
+
+
+def test_page_runs_offline_in_chromium(server: tuple[str, Path]) -> None:
+    url, log = server
+    requests: list[str] = []
+    failures: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("requestfailed", lambda r: failures.append(f"request failed: {r.url}"))
+            page.on("response", lambda r: failures.append(f"HTTP {r.status}: {r.url}")
+                    if r.status >= 400 else None)
+            page.on("pageerror", lambda e: failures.append(f"JavaScript error: {e}"))
+            page.on("console", lambda m: failures.append(f"console error: {m.text}")
+                    if m.type == "error" else None)
+            page.goto(url)
+            page.wait_for_selector(".ceasefire-status", timeout=START_TIMEOUT_S * 1000)
+
+            # Every control generated from the scenario is on the page, with its label.
+            for name, spec in model_params("classroom-two-villages").items():
+                if isinstance(spec, dict):
+                    assert page.get_by_text(spec["label"], exact=True).count() >= 1, name
+            for button in ("Reset", "▶", "Step"):
+                assert page.get_by_role("button", name=button).is_visible()
+            first = _status(page)
+            assert "-04:00" in first and _incidents(first) == 0
+            plots = _plot_sources(page)
+
+            page.get_by_role("button", name="Step").click()
+            after_step = _wait_status(page, r"-03:45")
+            assert "Not yet in force" in after_step
+
+            page.get_by_role("button", name="▶").click()
+            playing = _wait_status(page, r"\+0[6-9]:", timeout_s=120)
+            page.get_by_role("button", name="❚❚").click()
+            assert _incidents(playing) > _incidents(first)
+            assert re.search(r"Ceasefire holding|Collapsed at \+\d\d:\d\d", playing)
+            moved = _plot_sources(page)
+            assert all(moved[k] != plots[k] for k in plots), "plots did not redraw"
+            page.wait_for_timeout(500)
+            _save_screenshot(page)
+
+            # A changed control reaches the next run: pick another policy, press Reset.
+            page.locator(".v-select").filter(has_text="Retaliation policy").click()
+            page.get_by_role("option", name="grudger").click()
+            page.get_by_role("button", name="Reset").click()
+            reset = _wait_status(page, r"retaliation policy grudger")
+            assert "-04:00" in reset and _incidents(reset) == 0
+        finally:
+            browser.close()
+
+    foreign = sorted({u for u in requests if urlparse(u).scheme not in ("data", "blob")
+                      and urlparse(u).hostname not in LOOPBACK})
+    assert not foreign, f"the page reached beyond this computer: {foreign}"
+    assert not failures, failures
+    served = log.read_text()
+    assert "Could not load URL" not in served, served  # solara's asset proxy went to a CDN
+    assert "Traceback" not in served, served
