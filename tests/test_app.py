@@ -20,6 +20,7 @@ import solara
 
 from sim import app
 from sim.cli import main
+from sim.figures import live
 from sim.model import CeasefireModel
 from sim.outcomes import collapse_min
 from sim.policies import RETALIATION_POLICIES
@@ -148,7 +149,7 @@ def test_seed_and_mesa_35_scenario_keyword() -> None:
 @pytest.mark.parametrize(("t_min", "text"), [(-240, "-04:00"), (0, "+00:00"), (75.9, "+01:15"),
                                              (1439.99, "+23:59"), (3000, "+50:00")])
 def test_clock_text(t_min: float, text: str) -> None:
-    assert app.clock_text(t_min) == text
+    assert live.clock_text(t_min) == text
 
 
 def test_status_before_the_ceasefire() -> None:
@@ -171,7 +172,7 @@ def test_status_counts_add_up_and_collapse_is_the_outcome_definition() -> None:
                             model.case.outcomes.collapse_fraction)
     assert not math.isnan(expected)
     assert s["collapse_min"] == expected
-    assert app.verdict(model) == f"Collapsed at {app.clock_text(expected)}"
+    assert app.verdict(model) == f"Collapsed at {live.clock_text(expected)}"
     assert not model.holding
 
 
@@ -193,24 +194,24 @@ def test_section_activity_follows_the_last_hours_fire(monkeypatch: pytest.Monkey
                                      "ridge"],
                          "severity": [9.0, 1.0, 2.5, 1.0, 1.0, 0.5]})
     monkeypatch.setattr(model, "events_table", lambda: fire)
-    assert app.section_activity(model) == {"ridge": "heavy fighting",  # 5.0 severity points
+    assert live.section_activity(model) == {"ridge": "heavy fighting",  # 5.0 severity points
                                            "east_village": "calm",  # over an hour ago
                                            "west_village": "skirmish"}
 
 
 def test_front_panel_colours_sections_and_rings_where_the_order_arrived() -> None:
     model = app.ClassroomModel(**_defaults(CLASSROOM) | {"sides__*__command__order_delay_mean_min": 0.0})
-    fig = app.front_figure(model)
-    view = app._view(model, app.FrontView)
+    fig = live.front_figure(model)
+    view = live._view(model, live.FrontView)
     assert all(w < 1 for w in view.nodes.get_linewidths())  # no order yet
     assert [m.get_text() for m in view.marks["ridge"]] == ["✗", "✗"]
     while model.now < 0:
         model.step()
-    assert app.front_figure(model) is fig  # redrawn in place, not rebuilt
-    activity = app.section_activity(model)
+    assert live.front_figure(model) is fig  # redrawn in place, not rebuilt
+    activity = live.section_activity(model)
     colours = view.nodes.get_facecolor()
     for i, name in enumerate(view.names):
-        assert np.allclose(colours[i][:3], _rgb(app.ACTIVITY_COLOURS[activity[name]]))
+        assert np.allclose(colours[i][:3], _rgb(live.ACTIVITY_COLOURS[activity[name]]))
     widths = dict(zip(view.names, view.nodes.get_linewidths(), strict=True))
     assert widths["ridge"] == 4.0  # both forces hold the order at t >= 0 with no delay
     assert [m.get_text() for m in view.marks["ridge"]] == ["✓", "✓"]  # east left, west right
@@ -221,8 +222,8 @@ def test_incidents_panel_stacks_every_incident_by_cause() -> None:
     model = app.ClassroomModel()
     for _ in range(40):
         model.step()
-    app.incidents_figure(model)
-    view = app._view(model, app.IncidentsView)
+    live.incidents_figure(model)
+    view = live._view(model, live.IncidentsView)
     events = model.events_table()
     top = view.bars["spillover"].get_data()
     assert top.values.sum() == len(events)
@@ -235,8 +236,8 @@ def test_accusations_panel_follows_each_command() -> None:
     model = app.ClassroomModel()
     for _ in range(60):
         model.step()
-    app.accusations_figure(model)
-    view = app._view(model, app.AccusationsView)
+    live.accusations_figure(model)
+    view = live._view(model, live.AccusationsView)
     steps = model.steps_table()
     for side, line in view.lines.items():
         assert line.get_ydata()[-1] == steps[f"accusations_by_{side}"].iloc[-1]
@@ -246,7 +247,7 @@ def test_accusations_panel_follows_each_command() -> None:
 def test_panels_render_as_svg_with_text() -> None:
     model = app.ClassroomModel()
     model.step()
-    svg = app.figure_svg(app.incidents_figure(model)).decode()
+    svg = live.figure_svg(live.incidents_figure(model)).decode()
     assert svg.lstrip().startswith("<?xml") and "incidents per hour" in svg
 
 
@@ -264,7 +265,7 @@ def test_page_renders_steps_and_rebuilds_controls_for_another_scenario() -> None
     rc.find(v.Select, label="Scenario").widget.v_model = KARABAKH
     after = _text(box)
     meta = load_scenario(KARABAKH).scenario
-    assert meta.title in after and app.clock_text(meta.start_min) in after
+    assert meta.title in after and live.clock_text(meta.start_min) in after
 
 
 def test_status_panel_updates_after_each_step() -> None:
