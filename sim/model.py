@@ -289,6 +289,18 @@ class CeasefireModel(mesa.Model):
                                      "pressure_1": f"pressure_on_{self.side_names[1]}"})
 
 
+def forget(model: mesa.Model) -> None:
+    """Let Mesa forget a finished model, so a long batch does not keep every run in memory.
+
+    Mesa 3.3 keeps a per-model agent-id counter in the class attribute ``Agent._ids``, keyed by
+    the model, forever (about 0.5 MB per Karabakh run); Mesa 3.5 no longer does. Batch runners
+    call this once a run's results are taken.
+    """
+    ids = getattr(mesa.Agent, "_ids", None)
+    if ids is not None:
+        ids.pop(model, None)
+
+
 class StepCollector(mesa.DataCollector):
     """Mesa's DataCollector, minus the deep copy of each model-level value.
 

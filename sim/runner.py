@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from sim.events import FIELDS, events_frame
-from sim.model import CeasefireModel
+from sim.model import CeasefireModel, forget
 from sim.outcomes import OUTCOMES, held_at, run_outcomes
 from sim.scenario import Scenario, load_scenario
 
@@ -60,8 +60,10 @@ def run_one(scenario: Scenario, seed: int, run: int, *, keep_events: bool = True
     outcomes = run_outcomes(log, start_min=meta.start_min, horizon_min=model.horizon_min,
                             window_min=scenario.outcomes.collapse_window_min,
                             fraction=scenario.outcomes.collapse_fraction)
-    return RunRecord(run, outcomes, log if keep_events else None,
-                     model.steps_table() if keep_steps else None)
+    record = RunRecord(run, outcomes, log if keep_events else None,
+                       model.steps_table() if keep_steps else None)
+    forget(model)
+    return record
 
 
 # -- worker processes -------------------------------------------------------------------------

@@ -34,12 +34,8 @@ PRIORS = (Prior("sides.*.force.war_rate_per_h", "loguniform", 0.3, 30.0),
 
 
 @pytest.fixture
-def cli(monkeypatch):
-    """``ceasefire`` with the calibrate command registered (the lead adds it to COMMANDS)."""
-    import sim.cli
-
-    if "calibrate" not in sim.cli.COMMANDS:
-        monkeypatch.setattr(sim.cli, "COMMANDS", (*sim.cli.COMMANDS, "calibrate"))
+def cli():
+    """The ``ceasefire`` entry point."""
     return main
 
 

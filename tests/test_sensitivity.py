@@ -1,0 +1,154 @@
+"""Sensitivity analysis: SALib wiring against known answers, the per-point statistics, the command."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("SALib")
+pytest.importorskip("pyarrow")
+
+from sim import cli
+from sim.experiment import BatchResults, SpecError, load_spec
+from sim.sensitivity import analyse, point_statistic
+
+SPEC = """\
+[experiment]
+name = "sens"
+scenario = "classroom-two-villages"
+seed = 5
+replicates = {replicates}
+horizon_h = 12
+outcomes = ["violations_per_h", "collapse_min"]
+
+[sample]
+"mediator.effectiveness" = {{ low = 0.0, high = 1.0 }}
+"mediator.credibility" = {{ low = 0.0, high = 1.0 }}
+"spillover.neighbour_probability" = {{ low = 0.0, high = 1.0 }}
+
+[sensitivity]
+method = "{method}"
+base_samples = {n}
+outcomes = {outcomes}
+"""
+
+
+def write(folder: Path, *, method: str = "sobol", n: int = 512, replicates: int = 1,
+          outcomes: str = '["violations_per_h"]') -> Path:
+    path = folder / "sens.toml"
+    path.write_text(SPEC.format(method=method, n=n, replicates=replicates, outcomes=outcomes),
+                    encoding="utf-8")
+    return path
+
+
+def fake_batch(path: Path, folder: Path) -> tuple[BatchResults, np.ndarray]:
+    """The spec's design with a known model instead of runs: y = 4 x0 + x1 (x2 has no effect)."""
+    exp = load_spec(path)
+    x = np.array([[p[k] for k in exp.spec.sample] for p in exp.points])
+    y = 4.0 * x[:, 0] + x[:, 1]
+    results = BatchResults(exp, folder, {})
+    results.__dict__["outcomes"] = pd.DataFrame({
+        "point": np.arange(len(y)), "violations_per_h": y, "collapse_min": np.nan})
+    return results, x
+
+
+def test_sobol_indices_match_the_known_answer(tmp_path: Path) -> None:
+    # y = 4 x0 + x1 with x uniform on [0, 1]: Var = 16/12 + 1/12, so S1 = ST = 16/17, 1/17, 0.
+    results, _ = fake_batch(write(tmp_path), tmp_path)
+    table = analyse(results).set_index("parameter")
+    expected = {"mediator.effectiveness": 16 / 17, "mediator.credibility": 1 / 17,
+                "spillover.neighbour_probability": 0.0}
+    for name, value in expected.items():
+        row = table.loc[name]
+        # The bootstrap half-width is a 95% interval of the estimator; twice it (plus a
+        # small floor for the noise-free case) bounds the estimation error with a wide margin.
+        for col in ("S1", "ST"):
+            assert abs(row[col] - value) <= 2 * row[f"{col}_conf"] + 0.02, (name, col, row[col])
+
+
+def test_morris_effects_of_a_linear_model_are_its_slopes(tmp_path: Path) -> None:
+    # On the unit cube, each elementary effect of a linear model is exactly its coefficient.
+    results, _ = fake_batch(write(tmp_path, method="morris", n=20), tmp_path)
+    table = analyse(results).set_index("parameter")
+    assert table.loc["mediator.effectiveness", "mu_star"] == pytest.approx(4.0)
+    assert table.loc["mediator.credibility", "mu_star"] == pytest.approx(1.0)
+    assert table.loc["spillover.neighbour_probability", "mu_star"] == pytest.approx(0.0, abs=1e-9)
+    assert table["sigma"].max() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_the_design_covers_the_ranges(tmp_path: Path) -> None:
+    exp = load_spec(write(tmp_path, n=64))
+    assert len(exp.points) == 64 * (3 + 2)  # Saltelli without second order: N (D + 2)
+    eff = np.array([p["mediator.effectiveness"] for p in exp.points])
+    assert 0.0 <= eff.min() < 0.05 and 0.95 < eff.max() <= 1.0
+
+
+def test_point_statistics() -> None:
+    out = pd.DataFrame({"point": [0, 0, 1, 1], "collapse_min": [60.0, np.nan, 30.0, 200.0],
+                        "violations_per_h": [1.0, np.nan, 2.0, 4.0]})
+    # collapse_h: a run that held counts as collapsing at the horizon (2 h here).
+    assert point_statistic(out, "collapse_h", 2, 2.0).tolist() == [1.5, (0.5 + 2.0) / 2]
+    assert point_statistic(out, "p_hold_1.5h", 2, 2.0).tolist() == [0.5, 0.5]
+    assert point_statistic(out, "violations_per_h", 2, 2.0).tolist() == [1.0, 3.0]
+
+
+BAD = [
+    ({"outcomes": '["peace"]'}, r"sensitivity\.outcomes: 'peace': unknown statistic"),
+    ({"outcomes": '["p_hold_24h"]'}, r"'p_hold_24h': beyond the horizon \(12\.0 h\)"),
+    ({"n": 100}, r"Sobol' needs base_samples a power of two, got 100"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), BAD, ids=["statistic", "beyond-horizon", "power-of-two"])
+def test_bad_designs_get_one_clear_line(tmp_path: Path, change: dict, message: str) -> None:
+    with pytest.raises(SpecError) as err:
+        load_spec(write(tmp_path, **change))
+    assert "\n" not in str(err.value) and re.search(message, str(err.value)), str(err.value)
+
+
+def test_a_grid_cannot_join_a_sensitivity_design(tmp_path: Path) -> None:
+    path = write(tmp_path)
+    path.write_text(path.read_text() + '\n[grid]\n"mediator.monitors" = [true, false]\n')
+    with pytest.raises(SpecError, match=r"\[grid\]: a \[sensitivity\] design cannot be combined"):
+        load_spec(path)
+
+
+def test_cli_writes_table_and_chart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    spec = write(tmp_path, n=4, replicates=2, outcomes='["collapse_h", "violations_per_h"]')
+    out = tmp_path / "out"
+    code = cli.main(["sensitivity", str(spec), "--workers", "1", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    table = pd.read_csv(out / "sensitivity.csv")
+    assert len(table) == 2 * 3 and {"S1", "S1_conf", "ST", "ST_conf"} <= set(table.columns)
+    assert (out / "sensitivity.png").stat().st_size > 10_000
+    code = cli.main(["sensitivity", str(spec), "--workers", "1", "--out", str(tmp_path / "m"),
+                     "--method", "morris"])
+    assert code == 0
+    assert "mu_star" in pd.read_csv(tmp_path / "m" / "sensitivity.csv").columns
+
+
+def test_cli_needs_a_design(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "plain.toml"
+    path.write_text("[experiment]\nname = 'plain'\nscenario = 'classroom-two-villages'\n")
+    assert cli.main(["sensitivity", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert "no [sensitivity] table" in capsys.readouterr().err
+
+
+def test_the_shipped_design_runs_small_and_draws(tmp_path: Path) -> None:
+    from sim.figures import save
+    from sim.figures.batch import sensitivity_bars
+    from sim.sensitivity import run
+
+    spec = Path(__file__).resolve().parent.parent / "experiments" / "sensitivity.toml"
+    result = run(spec, base_samples=2, replicates=1, workers=1, out=tmp_path / "s", progress=False)
+    names = len(result.batch.experiment.spec.sample)
+    assert len(result.batch.outcomes) == 2 * (names + 2)
+    assert set(result.table["statistic"]) == {"collapse_h", "p_hold_72h", "violations_per_h"}
+    chart = save(sensitivity_bars(result.table), tmp_path / "bars")
+    assert chart.stat().st_size > 10_000
