@@ -19,8 +19,6 @@ Statistics (per point, over its replicates):
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,48 +27,17 @@ import numpy as np
 import pandas as pd
 
 from sim import experiment
-from sim.experiment import BatchResults, SensitivitySpec, SpecError
-from sim.outcomes import OUTCOMES, held_at
+from sim.experiment import BatchResults
+from sim.experiment_spec import P_HOLD, SpecError, require_salib, salib_problem, sample_generator, unit_sample
+from sim.outcomes import held_at
 
-_P_HOLD = re.compile(r"^p_hold_(\d+(?:\.\d+)?)h$")
 METHODS = ("sobol", "morris")
-
-
-def _problem(d: int) -> dict[str, Any]:
-    return {"num_vars": d, "names": [f"x{i}" for i in range(d)], "bounds": [[0.0, 1.0]] * d}
-
-
-def unit_sample(sens: SensitivitySpec, d: int, rng: np.random.Generator) -> np.ndarray:
-    """The design on the unit cube: rows are points, columns the ``d`` sampled parameters."""
-    _require_salib()
-    if sens.method == "sobol":
-        from SALib.sample import sobol
-
-        return sobol.sample(_problem(d), sens.base_samples, calc_second_order=False, seed=rng)
-    from SALib.sample import morris
-
-    return morris.sample(_problem(d), sens.base_samples, num_levels=sens.levels, seed=rng)
-
-
-def check_statistic(name: str, kept: Sequence[str], horizon_h: float) -> str | None:
-    """Why statistic ``name`` cannot be computed from outcomes ``kept`` (None if it can)."""
-    m = _P_HOLD.match(name)
-    if name == "collapse_h" or m:
-        if m and float(m.group(1)) > horizon_h:
-            return f"beyond the horizon ({horizon_h} h)"
-        return None if "collapse_min" in kept else "needs 'collapse_min' in experiment.outcomes"
-    if name in OUTCOMES and name != "held":
-        return None if name in kept else f"needs {name!r} in experiment.outcomes"
-    if name == "held":
-        return None if name in kept else "needs 'held' in experiment.outcomes"
-    return (f"unknown statistic; allowed: collapse_h, p_hold_<H>h (e.g. p_hold_72h), "
-            f"{', '.join(OUTCOMES)}")
 
 
 def point_statistic(outcomes: pd.DataFrame, name: str, points: int, horizon_h: float) -> np.ndarray:
     """Statistic ``name`` per point (index = point id), averaged over the point's replicates."""
     groups = outcomes.groupby("point", sort=True)
-    m = _P_HOLD.match(name)
+    m = P_HOLD.match(name)
     if name == "collapse_h" or m:
         def per_point(c: pd.Series) -> float:
             minutes = c.to_numpy(dtype=float)
@@ -96,7 +63,7 @@ def analyse(results: BatchResults) -> pd.DataFrame:
     if sens is None:
         raise SpecError(f"{exp.path}: no [sensitivity] table")
     names = list(exp.spec.sample)
-    problem = _problem(len(names))
+    problem = salib_problem(len(names))
     horizon_h = exp.scenario.scenario.horizon_h
     rows = []
     for stat in sens.outcomes:
@@ -118,7 +85,7 @@ def analyse(results: BatchResults) -> pd.DataFrame:
         else:
             from SALib.analyze import morris
 
-            x = unit_sample(sens, len(names), experiment.sample_generator(seed))
+            x = unit_sample(sens, len(names), sample_generator(seed))
             res = morris.analyze(problem, x, y, num_resamples=sens.resamples, conf_level=sens.conf_level,
                                  num_levels=sens.levels, seed=seed)
             for j, name in enumerate(names):
@@ -154,14 +121,8 @@ def run(spec: str | Path, *, method: str | None = None, base_samples: int | None
     if exp.spec.sensitivity is None:
         raise SpecError(f"{spec}: no [sensitivity] table (method, base_samples, outcomes); "
                         f"see experiments/sensitivity.toml")
-    _require_salib()
+    require_salib()
     results = experiment.run(exp, **batch)
     return SensitivityResults(analyse(results), results)
 
 
-def _require_salib() -> None:
-    try:
-        import SALib  # noqa: F401
-    except ImportError:
-        raise SpecError("sensitivity analysis needs SALib: pip install 'ceasefire-sim[experiments]'") \
-            from None

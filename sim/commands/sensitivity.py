@@ -24,7 +24,7 @@ def add_parser(subparsers: Any) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run the design, analyse it, write the table and the chart, print the table."""
-    from sim.experiment import SpecError
+    from sim.experiment_spec import SpecError
     from sim.figures import save
     from sim.figures.batch import sensitivity_bars
     from sim.runner import write_csv_atomic
