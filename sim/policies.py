@@ -88,10 +88,11 @@ class LastMinuteGains(ViolationRule):
     def bound_per_min(self, force: Force, t: float) -> tuple[float, float]:
         if force.under_ceasefire(t) or force.offensive_rate_per_min == 0.0:
             return 0.0, force.posture_change_min(t)
-        # The rate grows until t = 0: bound it piecewise, a quarter ramp time at a time.
+        # The rate grows until t = 0: bound it piecewise, a quarter ramp time (at least a
+        # minute) at a time; any step keeps the bound valid, the size only sets how tight.
         until = force.posture_change_min(t)
         if t < 0:
-            until = min(until, t + force.params.gain_ramp_min / 4, 0.0)
+            until = min(until, t + max(force.params.gain_ramp_min / 4, 1.0), 0.0)
         return force.offensive_rate_per_min * math.exp(min(until, 0.0) / force.params.gain_ramp_min), until
 
 
@@ -120,10 +121,10 @@ class Spoiler(ViolationRule):
         if not force.under_ceasefire(t):
             return 0.0, force.posture_change_min(t)
         # Without the mediator's pressure (which may end at any time) the rate only decays
-        # from here; refresh the bound every half persistence time.
+        # from here; refresh the bound every half persistence time (at least every minute).
         persistence = force.params.spoiler_persistence_min
         return (force.offensive_rate_per_min * math.exp(-(t - force.ceasefire_from_min) / persistence),
-                t + persistence / 2)
+                t + max(persistence / 2, 1.0))
 
 
 class Indiscipline(ViolationRule):

@@ -208,17 +208,17 @@ class ForceParams(_Strict):
                                 doc="at full grievance the ceasefire rate is (1 + this) times higher")
     grievance_gain: float = param(0.1, ge=0, le=1, unit="grievance per severity point",
                               doc="grievance gained per severity point of a perceived hostile act")
-    grievance_half_life_min: float = param(240.0, gt=0, unit="min", doc="half-life of grievance")
+    grievance_half_life_min: float = param(240.0, ge=0.1, unit="min", doc="half-life of grievance")
     offensive_intent: float = param(0.0, ge=0, le=1, unit="0-1",
                                 doc="how much the force wants to take ground")
     last_minute_gain: float = param(2.0, ge=0, unit="multiplier",
                                 doc="extra war-time rate, times intent x section value, "
                                     "reached at t = 0")
-    gain_ramp_min: float = param(180.0, gt=0, unit="min",
+    gain_ramp_min: float = param(180.0, ge=0.1, unit="min",
                              doc="e-folding time of the rise of offensive pressure towards t = 0")
     spoiler_probability: float = param(0.0, ge=0, le=1, unit="probability",
                                    doc="chance the force keeps its offensive intent after the order")
-    spoiler_persistence_min: float = param(360.0, gt=0, unit="min",
+    spoiler_persistence_min: float = param(360.0, ge=0.1, unit="min",
                                        doc="e-folding time of a spoiler's offensive after t = 0")
     rear_strike_share: float = param(0.1, ge=0, le=1, unit="probability",
                                  doc="chance an incident of a kind that reaches the rear is aimed "
