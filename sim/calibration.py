@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -53,7 +52,7 @@ from sim.observations import (
     observed_bounds,
     simulated,
 )
-from sim.runner import RunPool, map_runs, write_csv_atomic
+from sim.runner import RunPool, map_runs, progress_bar, write_csv_atomic
 from sim.scenario import (
     Scenario,
     ScenarioError,
@@ -385,7 +384,7 @@ def calibrate(spec: Spec, *, budget: int | None = None, seed: int | None = None,
     stats = record_stats if stats is None else stats
     low, high = observed_bounds(stats)
     n, dims = spec.particles, len(spec.priors)
-    bar = _progress_bar(spec.budget, progress)
+    bar = progress_bar(spec.budget, progress, unit="sim", desc="calibrating")
     used = 0
     started = time.perf_counter()
 
@@ -538,15 +537,6 @@ def _original(case: Scenario, priors: Sequence[Prior]) -> dict[str, float]:
         if isinstance(node, int | float) and not isinstance(node, bool):
             out[p.path] = float(node)
     return out
-
-
-def _progress_bar(total: int, progress: bool | None) -> Any:
-    show = sys.stderr.isatty() if progress is None else progress
-    if not show:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="sim", file=sys.stderr, dynamic_ncols=True, desc="calibrating")
 
 
 def _show(bar: Any, pop: Population) -> None:

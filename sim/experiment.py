@@ -20,7 +20,6 @@ import os
 import platform
 import shutil
 import signal
-import sys
 import tempfile
 import time
 import weakref
@@ -39,7 +38,7 @@ import pandas as pd
 from sim.batch_store import FORMATS, BatchStore, read_table
 from sim.events import INITIATED, RETALIATION, SPILLOVER
 from sim.experiment_spec import Experiment, SpecError, load_spec, value_kind
-from sim.runner import run_one
+from sim.runner import progress_bar, run_one
 from sim.scenario import Scenario
 
 OUTCOME_TYPES = {"first_violation_min": "float", "violations_per_h": "float", "sections_active": "int",
@@ -372,7 +371,7 @@ def _run_batch(exp: Experiment, store: BatchStore, manifest: dict[str, Any], *, 
             yield Chunk(exp.spec_hash, meta.seed, tuple(runs), pts,
                         tuple(exp.points[p] for p in pts), tuple(meta.outcomes), meta.series_min)
 
-    bar = _progress_bar(exp.runs, len(done), progress)
+    bar = progress_bar(exp.runs, progress, initial=len(done))
     session = {"started": _now(), "workers": workers if scheduler is None else None,
                "scheduler": str(scheduler) if scheduler is not None else None, "runs": 0}
     t0 = time.perf_counter()
@@ -417,16 +416,6 @@ def _run_batch(exp: Experiment, store: BatchStore, manifest: dict[str, Any], *, 
 
 
 _NUMPY = {"int": np.int64, "float": np.float64, "bool": np.bool_, "str": object}
-
-
-def _progress_bar(total: int, initial: int, progress: bool | None) -> Any:
-    show = sys.stderr.isatty() if progress is None else progress
-    if not show:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, unit="run", file=sys.stderr, dynamic_ncols=True,
-                smoothing=0.1)
 
 
 def _now() -> str:

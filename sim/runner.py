@@ -271,7 +271,7 @@ def run_replicates(scenario: Scenario | str | Path | None = None, *, runs: int =
     if horizon_h is not None:
         changes["scenario.horizon_h"] = horizon_h
     case = load_scenario(scenario, changes or None)
-    bar = _progress_bar(runs, progress)
+    bar = progress_bar(runs, progress)
     try:
         records = map_runs(case, seed, range(runs), workers=workers, keep_events=keep_events,
                            keep_steps=keep_steps, overrides_by_run=overrides_by_run,
@@ -282,11 +282,16 @@ def run_replicates(scenario: Scenario | str | Path | None = None, *, runs: int =
     return Results(case, seed, records)
 
 
-def _progress_bar(total: int, progress: bool | None) -> Any:
+def progress_bar(total: int, progress: bool | None, *, unit: str = "run", initial: int = 0,
+                 desc: str | None = None) -> Any:
+    """A tqdm bar on stderr, or None: ``progress`` None means only when stderr is a terminal.
+
+    Shown only once the work has taken more than a second (tqdm's ``delay``).
+    """
     show = sys.stderr.isatty() if progress is None else progress
     if not show:
         return None
     from tqdm import tqdm
 
-    # delay: only runs of more than a second or so get a bar.
-    return tqdm(total=total, unit="run", file=sys.stderr, delay=1.0, dynamic_ncols=True)
+    return tqdm(total=total, initial=initial, unit=unit, desc=desc, file=sys.stderr, delay=1.0,
+                dynamic_ncols=True, smoothing=0.1)
