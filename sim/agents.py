@@ -115,9 +115,9 @@ class Mediator(mesa.Agent):
         self.interventions: list[tuple[float, int, float, float]] = []
         """(minute, side blamed, pressure on side 0, pressure on side 1), one per intervention."""
         self.report_pending = False
-        accuracy_with_monitors = params.monitor_accuracy
         self.monitors = params.monitors
-        self.accuracy = accuracy_with_monitors
+        self.accuracy = params.monitor_accuracy
+        """With monitors: the chance an incident is attributed to the side that fired."""
         self.report_delay_mean_min = (params.monitor_report_delay_mean_min if params.monitors
                                       else params.report_delay_mean_min)
 

@@ -20,7 +20,7 @@ import simpy
 
 from sim.agents import Command, Force, FrontSection, Mediator
 from sim.draws import Draws
-from sim.events import EventLog
+from sim.events import FIELDS, INITIATED, RETALIATION, SPILLOVER, EventLog
 from sim.hazard import incidents
 from sim.policies import VIOLATION_RULES
 from sim.scenario import Scenario, load_scenario
@@ -34,6 +34,10 @@ def seed_sequence(seed: int | np.random.SeedSequence | None) -> np.random.SeedSe
                              or seed < 0):
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     return np.random.SeedSequence(None if seed is None else int(seed))
+
+
+T_MIN, SECTION, CAUSE = (FIELDS.index(f) for f in ("t_min", "section", "cause"))
+"""Positions of the fields the step tallies read in an event-log row."""
 
 
 class CeasefireModel(mesa.Model):
@@ -61,6 +65,7 @@ class CeasefireModel(mesa.Model):
         if isinstance(source, np.random.Generator):
             generator = source
             mesa_rng = source.spawn(1)[0]
+            self.seed_entropy = None
         else:
             ss = seed_sequence(source)
             self.seed_entropy = ss.entropy
@@ -202,14 +207,14 @@ class CeasefireModel(mesa.Model):
         self._seen = len(rows)
         self.events = len(rows)
         self.interval_events = len(new)
-        causes = [r[5] for r in new]
-        self.interval_initiated = causes.count(0)
-        self.interval_retaliation = causes.count(1)
-        self.interval_spillover = causes.count(2)
-        self.sections_active = len({r[1] for r in new})
+        causes = [r[CAUSE] for r in new]
+        self.interval_initiated = causes.count(INITIATED)
+        self.interval_retaliation = causes.count(RETALIATION)
+        self.interval_spillover = causes.count(SPILLOVER)
+        self.sections_active = len({r[SECTION] for r in new})
         window = self.case.outcomes.collapse_window_min
         for r in new:
-            t = r[0]
+            t = r[T_MIN]
             if t < 0:
                 self._pre_count += 1
                 continue
