@@ -9,6 +9,7 @@ collects one row with Mesa's DataCollector, so ``mesa.batch_run`` and ``SolaraVi
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,7 @@ class CeasefireModel(mesa.Model):
             self.clock.process(incidents(self.clock, force, self.draws))
 
         self._seen = 0
+        self._interval = 0
         self._all_ordered = False
         self._post_times: list[float] = []
         self._pre_count = 0
@@ -169,19 +171,22 @@ class CeasefireModel(mesa.Model):
     def at(self, t_min: float, action: Callable[..., None], *args: Any) -> float:
         """Call ``action(*args)`` at minute ``t_min`` (now, if that has passed).
 
-        Returns the minute the call is actually scheduled for: ``now + (t_min - now)`` can
-        differ from ``t_min`` in the last bit, and whoever waits for the call must wait for
-        exactly that minute.
+        Returns the minute the call is scheduled for: ``t_min`` itself, unless it has passed.
         """
-        delay = max(0.0, t_min - self.clock.now)
-        self.after(delay, action, *args)
-        return self.clock.now + delay
+        now = self.clock.now
+        if t_min <= now:
+            self.after(0.0, action, *args)
+            return now
+        self.after(delay_to(now, t_min), action, *args)
+        return t_min
 
     def step(self) -> None:
         """Advance one reporting interval and collect one row of data."""
-        end = min(self.clock.now + self.report_interval_min, self.horizon_min)
-        if end > self.clock.now:
-            self.clock.run(until=end)
+        self._interval += 1
+        end = min(self.start_min + self._interval * self.report_interval_min, self.horizon_min)
+        now = self.clock.now
+        if end > now:
+            self.clock.run(until=until_for(now, end))
         self._tally()
         self.datacollector.collect(self)
         if self.clock.now >= self.horizon_min:
@@ -304,6 +309,33 @@ def forget(model: mesa.Model) -> None:
     ids = getattr(mesa.Agent, "_ids", None)
     if ids is not None:
         ids.pop(model, None)
+
+
+def delay_to(now: float, t: float) -> float:
+    """A delay ``d`` with ``now + d == t`` exactly, as far as floats allow.
+
+    simpy schedules at ``now + delay``; ``t - now`` can round so that the sum misses ``t`` by
+    an ulp, and a wait for "the minute the order goes out" or "the horizon" must land on it.
+    """
+    d = t - now
+    while now + d < t:
+        d = math.nextafter(d, math.inf)
+    while now + d > t:
+        d = math.nextafter(d, -math.inf)
+    return d
+
+
+def until_for(now: float, t: float) -> float:
+    """The ``until`` to give ``simpy.Environment.run`` so that it stops at ``t`` exactly.
+
+    simpy stops at ``now + (until - now)``, which can miss ``until`` by an ulp.
+    """
+    at = t
+    while now + (at - now) < t:
+        at = math.nextafter(at, math.inf)
+    while now + (at - now) > t:
+        at = math.nextafter(at, -math.inf)
+    return at
 
 
 class StepCollector(mesa.DataCollector):

@@ -99,9 +99,8 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         forces = {sec: ({k: v for k, v in force().items() if k != "retaliation"}
                         if draw(st.booleans()) else {}) for sec in held}
         data["sides"][side] = {
-            # Orders issued after t = 0 can hang the model (see test_rules.py,
-            # test_an_order_issued_after_t0_is_issued): only t <= 0 until that is fixed.
-            "command": {"order_issue_min": draw(st.floats(-60.0, 0.0)),
+            # Orders before, at and after t = 0 (one issued after t = 0 once hung the clock).
+            "command": {"order_issue_min": draw(st.floats(-60.0, 60.0)),
                         "order_delay_mean_min": draw(_numbers("sides.*.command.order_delay_mean_min"))},
             "force": force(), "forces": forces}
     if draw(st.booleans()):
