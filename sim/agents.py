@@ -82,7 +82,6 @@ class Command(mesa.Agent):
         self.forces: list[Force] = []
         self.accusations = 0
         """Public accusations against the other side so far (one per incident blamed on it)."""
-        self.order_issued = False
 
     def order_ceasefire(self) -> None:
         """Rule 1: send the order to cease fire; it reaches each force after a random delay."""
@@ -92,7 +91,6 @@ class Command(mesa.Agent):
         for force in self.forces:
             delay = self.order_delay_mean_min * draws.exponential() if propagate else 0.0
             force.order_arrival_min = now + delay
-        self.order_issued = True
 
     def accuse(self) -> None:
         """Publish an accusation against the other side."""

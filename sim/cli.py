@@ -23,6 +23,14 @@ class UsageError(ValueError):
     """A command-line value is not allowed; the message names the flag, the value and the rule."""
 
 
+def check_workers(workers: int) -> int:
+    """``--workers``: at least 1, and no more than four per core (more only thrashes)."""
+    most = (os.cpu_count() or 1) * 4
+    if not 1 <= workers <= most:
+        raise UsageError(f"--workers {workers}: must be between 1 and {most}")
+    return workers
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
     parser = argparse.ArgumentParser(

@@ -73,6 +73,7 @@ def test_same_seed_same_files_and_set_changes_the_run(tmp_path, capsys):
     (["--runs", "0"], "--runs 0"),
     (["--seed", "-1"], "--seed -1"),
     (["--horizon", "0"], "--horizon 0.0"),
+    (["--workers", "0"], "--workers 0: must be between 1 and"),
 ])
 def test_bad_flags_give_one_line_and_exit_2(tmp_path, args, needle):
     proc = run_cli("run", "classroom-two-villages", "--out", str(tmp_path / "o"), *args)

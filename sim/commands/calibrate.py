@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +17,7 @@ from sim.calibration import (
     write_calibrated,
     write_posterior,
 )
-from sim.cli import UsageError
+from sim.cli import UsageError, check_workers
 from sim.figures import FORMATS, save
 from sim.figures.calibration import marginals, predictive
 from sim.observations import statistics_table
@@ -53,8 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Carry out ``ceasefire calibrate``."""
-    if args.workers < 1 or args.workers > (os.cpu_count() or 1) * 4:
-        raise UsageError(f"--workers {args.workers}: must be between 1 and {(os.cpu_count() or 1) * 4}")
+    check_workers(args.workers)
     if args.seed is not None and args.seed < 0:
         raise UsageError(f"--seed {args.seed}: must be a whole number ≥ 0")
     if args.predictive_runs < 1:

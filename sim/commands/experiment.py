@@ -49,10 +49,10 @@ def run_batch(args: argparse.Namespace, changes: dict[str, Any] | None = None,
     line and exit code 1, with the finished runs kept for --resume.
     """
     from sim import experiment
-    from sim.cli import UsageError
+    from sim.cli import UsageError, check_workers
 
-    if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers {args.workers}: must be ≥ 1")
+    if args.workers is not None:
+        check_workers(args.workers)
     if args.workers is not None and args.scheduler:
         raise UsageError("--workers and --scheduler: choose one (the cluster has its own workers)")
     changes = dict(changes or {})

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from sim.calibration import posterior_overrides
-from sim.cli import UsageError
+from sim.cli import UsageError, check_workers
 from sim.figures import FORMATS, save
 from sim.figures.timeline import violations_per_hour
 from sim.record import read_record
@@ -46,8 +45,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--runs {args.runs}: must be a whole number ≥ 1")
     if args.seed < 0:
         raise UsageError(f"--seed {args.seed}: must be a whole number ≥ 0")
-    if args.workers < 1 or args.workers > (os.cpu_count() or 1) * 4:
-        raise UsageError(f"--workers {args.workers}: must be between 1 and {(os.cpu_count() or 1) * 4}")
+    check_workers(args.workers)
     if args.horizon is not None and not args.horizon > 0:
         raise UsageError(f"--horizon {args.horizon}: must be a number of hours > 0")
     overrides = dict(parse_assignment(a) for a in args.set)
