@@ -435,7 +435,7 @@ def calibrate(spec: Spec, *, budget: int | None = None, seed: int | None = None,
         if bar:
             bar.close()
         if pool is not None:
-            pool.executor.shutdown(cancel_futures=True)
+            pool.close()
     original = _original(load_scenario(spec.scenario_path), spec.priors)
     return Posterior(spec, list(stats), scales, pops, used, time.perf_counter() - started, reason,
                      spec.seed, original)

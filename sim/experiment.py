@@ -19,16 +19,14 @@ import math
 import os
 import platform
 import shutil
-import signal
 import tempfile
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +36,7 @@ import pandas as pd
 from sim.batch_store import FORMATS, BatchStore, read_table
 from sim.events import INITIATED, RETALIATION, SPILLOVER
 from sim.experiment_spec import Experiment, SpecError, load_spec, value_kind
-from sim.runner import progress_bar, run_one
+from sim.runner import RunPool, progress_bar, run_one, worker_scenario
 from sim.scenario import Scenario
 
 OUTCOME_TYPES = {"first_violation_min": "float", "violations_per_h": "float", "sections_active": "int",
@@ -122,19 +120,8 @@ def _binned(log: Mapping[str, np.ndarray], run: int, point: int, start_min: floa
     }
 
 
-_WORKER_CASE: Scenario | None = None
-
-
-def _init_worker(case: Scenario) -> None:
-    global _WORKER_CASE
-    _WORKER_CASE = case
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-
-
 def _pool_chunk(chunk: Chunk) -> tuple[Chunk, Any]:
-    if _WORKER_CASE is None:  # pragma: no cover - a pool worker is always initialised
-        raise RuntimeError("worker started without a scenario")
-    return chunk, run_chunk(_WORKER_CASE, chunk)
+    return chunk, run_chunk(worker_scenario(), chunk)
 
 
 def _dask_chunk(case: Scenario, chunk: Chunk) -> tuple[Chunk, Any]:
@@ -152,17 +139,14 @@ def _in_process(case: Scenario, chunks: Iterable[Chunk], on_done: Done) -> None:
 
 def _on_pool(case: Scenario, chunks: Iterator[Chunk], on_done: Done, workers: int) -> None:
     """A spawned process pool; at most two chunks per worker in flight (flat memory)."""
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                               initializer=_init_worker, initargs=(case,))
-    try:
-        pending = {pool.submit(_pool_chunk, c) for c in itertools.islice(chunks, 2 * workers)}
+    with RunPool(case, workers) as pool:
+        submit = pool.executor.submit
+        pending = {submit(_pool_chunk, c) for c in itertools.islice(chunks, 2 * workers)}
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
                 on_done(*fut.result())
-                pending |= {pool.submit(_pool_chunk, c) for c in itertools.islice(chunks, 1)}
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+                pending |= {submit(_pool_chunk, c) for c in itertools.islice(chunks, 1)}
 
 
 def _on_dask(case: Scenario, chunks: Iterator[Chunk], on_done: Done, scheduler: Any) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -73,13 +74,19 @@ _WORKER_SCENARIO: Scenario | None = None
 def _init_worker(scenario: Scenario) -> None:
     global _WORKER_SCENARIO
     _WORKER_SCENARIO = scenario
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+
+
+def worker_scenario() -> Scenario:
+    """In a :class:`RunPool` worker: the scenario the worker was started with."""
+    if _WORKER_SCENARIO is None:  # pragma: no cover - a pool worker is always initialised
+        raise RuntimeError("not in a RunPool worker")
+    return _WORKER_SCENARIO
 
 
 def _run_chunk(seed: int, runs: Sequence[int], keep_events: bool, keep_steps: bool,
                overrides: Sequence[Mapping[str, Any] | None]) -> list[RunRecord]:
-    if _WORKER_SCENARIO is None:  # pragma: no cover - a worker is always initialised
-        raise RuntimeError("worker started without a scenario")
-    return [run_one(_WORKER_SCENARIO, seed, r, keep_events=keep_events, keep_steps=keep_steps,
+    return [run_one(worker_scenario(), seed, r, keep_events=keep_events, keep_steps=keep_steps,
                     overrides=o) for r, o in zip(runs, overrides, strict=True)]
 
 
@@ -102,6 +109,10 @@ class RunPool:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the workers (runs not yet started are cancelled)."""
         self.executor.shutdown(cancel_futures=True)
 
 
