@@ -15,7 +15,7 @@ import time
 
 import simpy
 
-from sim.model import CeasefireModel
+from sim.model import CeasefireModel, forget
 from sim.runner import run_seed
 from sim.scenario import load_scenario
 
@@ -55,6 +55,7 @@ def main() -> None:
             model = CeasefireModel(scenario, rng=run_seed(0, i))
             model.run_to_horizon()
             events += len(model.log)
+            forget(model)  # Mesa 3.3 would otherwise keep every run in memory
         elapsed = min(elapsed, time.perf_counter() - t0)
     bare = bare_simpy_events_per_s(events // args.runs * 20)
     result = {
