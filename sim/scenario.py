@@ -120,6 +120,8 @@ class Kind(_Strict):
     casualties_mean: float = param(ge=0, unit="people per incident",
                                doc="expected casualties (Poisson) of one incident")
     reaches_rear: bool = param(doc="whether this kind can strike rear areas (towns)")
+    explosive: bool = param(False, doc="whether an incident of this kind is counted as explosions by "
+                                       "monitors (artillery, rockets, drones; not small arms)")
 
 
 DEFAULT_KINDS: dict[str, dict[str, Any]] = {
@@ -128,11 +130,11 @@ DEFAULT_KINDS: dict[str, dict[str, Any]] = {
     "small_arms": dict(severity=1.0, detection_probability=0.5, ambiguity=0.6,
                        casualties_mean=0.02, reaches_rear=False),
     "artillery": dict(severity=2.5, detection_probability=0.85, ambiguity=0.5,
-                      casualties_mean=0.15, reaches_rear=True),
+                      casualties_mean=0.15, reaches_rear=True, explosive=True),
     "drone": dict(severity=3.0, detection_probability=0.8, ambiguity=0.2,
-                  casualties_mean=0.3, reaches_rear=True),
+                  casualties_mean=0.3, reaches_rear=True, explosive=True),
     "rockets": dict(severity=3.5, detection_probability=0.95, ambiguity=0.3,
-                    casualties_mean=0.4, reaches_rear=True),
+                    casualties_mean=0.4, reaches_rear=True, explosive=True),
     "raid": dict(severity=4.0, detection_probability=0.95, ambiguity=0.1,
                  casualties_mean=0.6, reaches_rear=False),
 }
@@ -286,6 +288,50 @@ class Mediator(_Strict):
                                              doc="with monitors: mean reporting delay")
 
 
+DEFAULT_POST_DETECTION: dict[str, float] = {
+    # Assumption: a post sees and hears most heavy fire on its stretch of the line, and less
+    # of the small-arms fire (the OSCE SMM counted bursts it heard, not all it could not).
+    "small_arms": 0.6, "artillery": 0.9, "drone": 0.5, "rockets": 0.9, "raid": 0.7,
+}
+
+
+class Peacekeepers(_Strict):
+    """Rule 9: monitors or an interposition force with posts on some sections.
+
+    Observer-only missions (the OSCE's Special Monitoring Mission in Donbas) have
+    ``deterrence = 0``; an armed interposition force deters initiation and blocks answers too.
+    """
+
+    label: str = param("", doc="name shown in tables and figures")
+    sections: tuple[str, ...] = param(doc="the sections where posts stand")
+    deterrence: float = param(0.0, ge=0, le=1, unit="probability",
+                              doc="share of would-be initiations a post prevents (0: observers only)")
+    answer_blocking: float = param(0.0, ge=0, le=1, unit="probability",
+                                   doc="share of answers (retaliation) a post blocks")
+    detection: dict[str, float] = param(default_factory=lambda: dict(DEFAULT_POST_DETECTION),
+                                        unit="probability per kind",
+                                        doc="chance a post detects an incident of each kind on its "
+                                            "section (kinds not listed: 0.5)")
+    attribution_accuracy: float = param(0.9, ge=0, le=1, unit="probability",
+                                        doc="chance an incident a post detects is attributed to the "
+                                            "side that fired (else it is left unattributed)")
+    report_delay_mean_min: float = param(60.0, ge=0, unit="min",
+                                         doc="mean delay (exponential) before a post's report "
+                                             "reaches the broker")
+    recorded_per_incident_mean: float = param(3.0, ge=1, unit="recorded violations per incident",
+                                              doc="how many 'violations' a monitor records for one "
+                                                  "detected incident (each burst and explosion counts)")
+
+    @model_validator(mode="after")
+    def _probabilities(self) -> Peacekeepers:
+        for kind, p in self.detection.items():
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"detection probability for {kind!r} must be in [0, 1], got {p}")
+        if not self.sections:
+            raise ValueError("peacekeepers need at least one section")
+        return self
+
+
 class Scenario(_Strict):
     """A validated, immutable scenario. Build it with :func:`load_scenario`."""
 
@@ -297,6 +343,7 @@ class Scenario(_Strict):
     sections: dict[str, Section]
     sides: dict[str, Side]
     mediator: Mediator | None = None
+    peacekeepers: Peacekeepers | None = None
     _raw: dict[str, Any] | None = PrivateAttr(default=None)
     """The data as written (before each force inherited its side's defaults), so overrides of a
     side's ``force`` table still reach the forces that do not set the key themselves."""
@@ -317,6 +364,15 @@ class Scenario(_Strict):
             if sec.kind == "rear" and sec.side not in self.sides:
                 problems.append((f"sections.{name}.side", sec.side,
                                  f"no side named {sec.side!r}; known: {', '.join(self.sides)}"))
+        if self.peacekeepers is not None:
+            for name in self.peacekeepers.sections:
+                if name not in self.sections:
+                    problems.append(("peacekeepers.sections", name,
+                                     f"no section named {name!r}; known: {', '.join(self.sections)}"))
+            for kind in self.peacekeepers.detection:
+                if kind not in self.kinds:
+                    problems.append(("peacekeepers.detection", kind,
+                                     f"unknown kind; known: {', '.join(self.kinds)}"))
         for sname, side in self.sides.items():
             if not side.forces:
                 problems.append((f"sides.{sname}.forces", {}, "a side needs at least one force"))
