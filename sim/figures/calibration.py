@@ -91,7 +91,7 @@ def predictive(events: pd.DataFrame, runs: int, record: pd.DataFrame, sections: 
         if a > until_min / 60.0:
             continue
         group = ("calm" if rec.kind in ("calm", "shelling_stopped") else
-                 "statement" if rec.kind in ("agreement", "order", "accusation", "diplomacy") else "incident")
+                 "statement" if rec.type in ("statement", "claim") else "incident")
         colour = REPORT_COLOURS[group]
         ax.plot([a, max(b, a + 0.08)], [row + 0.42, row + 0.42], color=colour, linewidth=6,
                 solid_capstyle="butt", alpha=0.8, zorder=4)
