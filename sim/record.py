@@ -124,23 +124,26 @@ def read_record(path: str | Path, *, sections: Iterable[str] | None = None,
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    """The CSV as strings; unreadable, binary or non-UTF-8 files are one-line ScenarioErrors."""
+    return read_csv_text(path, f"a record starts with the header {','.join(COLUMNS)}")
+
+
+def read_csv_text(path: Path, expected: str) -> pd.DataFrame:
+    """A CSV file as strings; unreadable, binary, non-UTF-8 or empty files are one-line
+    ScenarioErrors (``expected`` says what the file should hold)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
     if b"\x00" in data:
-        raise ScenarioError(f"{path}: not a text file (binary data); a record is a UTF-8 CSV file")
+        raise ScenarioError(f"{path}: not a text file (binary data); expected UTF-8 CSV text")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{path}: not UTF-8 text (byte {exc.start}); save the record as UTF-8 CSV") \
-            from None
+        raise ScenarioError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV") from None
     try:
         return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
-        raise ScenarioError(f"{path}: empty file; a record starts with the header "
-                            f"{','.join(COLUMNS)}") from None
+        raise ScenarioError(f"{path}: empty file; expected {expected}") from None
     except pd.errors.ParserError as exc:
         message = " ".join(str(exc).split())
         raise ScenarioError(f"{path}: not a valid CSV file: {message}") from None
