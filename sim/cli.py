@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from sim.scenario import ScenarioError
 
-COMMANDS = ("run", "validate", "experiment", "sensitivity", "calibrate", "app")
+COMMANDS = ("run", "validate", "records", "import_events", "experiment", "sensitivity", "calibrate", "app")
 """Subcommand modules under sim.commands, in the order ``--help`` lists them."""
 
 

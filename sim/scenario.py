@@ -381,6 +381,27 @@ class Peacekeepers(_Strict):
         return self
 
 
+class Places(_Strict):
+    """How events of outside datasets (UCDP GED, ACLED) map onto the scenario, for
+    ``ceasefire import-events``: places to sections, actors to sides.
+
+    An event's section is found by its place name (``locations``), else by its coordinates in
+    the polygons of ``geojson``, else by its admin region (``regions``). Names match without
+    regard to case; ``actors`` keys may use ``*`` wildcards (the first match in file order wins).
+    """
+
+    regions: dict[str, str] = param(default_factory=dict,
+                                    doc="admin regions (ACLED admin1, UCDP adm_1) -> section")
+    locations: dict[str, str] = param(default_factory=dict,
+                                      doc="place names (ACLED location, UCDP where_coordinates) -> section")
+    geojson: str = param("", doc="GeoJSON file beside the scenario: (Multi)Polygon features whose "
+                                 "property `section_property` names a section")
+    section_property: str = param("section", doc="the GeoJSON feature property naming the section")
+    actors: dict[str, str] = param(default_factory=dict,
+                                   doc="actor names or patterns (ACLED actor1/actor2, UCDP side_a/side_b) "
+                                       "-> side")
+
+
 class Scenario(_Strict):
     """A validated, immutable scenario. Build it with :func:`load_scenario`."""
 
@@ -393,6 +414,7 @@ class Scenario(_Strict):
     sides: dict[str, Side]
     mediator: Mediator | None = None
     peacekeepers: Peacekeepers | None = None
+    places: Places | None = None
     _raw: dict[str, Any] | None = PrivateAttr(default=None)
     """The data as written (before each force inherited its side's defaults), so overrides of a
     side's ``force`` table still reach the forces that do not set the key themselves."""
@@ -422,6 +444,16 @@ class Scenario(_Strict):
                 if kind not in self.kinds:
                     problems.append(("peacekeepers.detection", kind,
                                      f"unknown kind; known: {', '.join(self.kinds)}"))
+        if self.places is not None:
+            for table in ("regions", "locations"):
+                for place, name in getattr(self.places, table).items():
+                    if name not in self.sections:
+                        problems.append((f"places.{table}.{place}", name,
+                                         f"no section named {name!r}; known: {', '.join(self.sections)}"))
+            for actor, name in self.places.actors.items():
+                if name not in self.sides:
+                    problems.append((f"places.actors.{actor}", name,
+                                     f"no side named {name!r}; known: {', '.join(self.sides)}"))
         for sname, side in self.sides.items():
             if not side.forces:
                 problems.append((f"sides.{sname}.forces", {}, "a side needs at least one force"))

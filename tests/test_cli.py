@@ -86,7 +86,7 @@ def test_bad_flags_give_one_line_and_exit_2(tmp_path, args, needle):
 
 def test_validate_says_fine_or_names_the_problem(tmp_path):
     ok = run_cli("validate", "karabakh-2020-10-10")
-    assert ok.returncode == 0 and "ok" in ok.stdout and "reported events" in ok.stdout
+    assert ok.returncode == 0 and "ok" in ok.stdout and "record karabakh-2020-10-10.events.csv" in ok.stdout
     bad = tmp_path / "bad.toml"
     text = Path(ok.stdout.split(":")[0]).read_text()
     bad.write_text(text.replace('neighbours = ["jabrayil", "martuni", "stepanakert"]',

@@ -23,6 +23,7 @@ from sim.runner import run_one
 from sim.scenario import ScenarioError, bundled_dir, load_scenario
 
 KARABAKH = "karabakh-2020-10-10"
+SOURCE = "https://example.org/report"
 
 
 @pytest.fixture(scope="module")
@@ -136,8 +137,9 @@ def test_a_run_matches_the_synthetic_record_written_from_it():
 
 def test_a_record_naming_an_unknown_section_is_rejected(tmp_path: Path):
     case = load_scenario(KARABAKH)
-    bad = _record([(0, 10, "atlantis", "raid", "", "armenian", "azerbaijani", "x")])
+    bad = _record([(0, 10, "incident", "atlantis", "raid", "", "armenian", "azerbaijani", "", SOURCE,
+                    "2020-10-10", "x")])
     path = tmp_path / "bad.events.csv"
     bad.to_csv(path, index=False)
-    with pytest.raises(ScenarioError, match=r"bad\.events\.csv: row 2: section = 'atlantis'"):
+    with pytest.raises(ScenarioError, match=r"bad\.events\.csv: line 2: section = 'atlantis'"):
         load_observations(case, path)
