@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from sim.scenario import ScenarioError
 
-COMMANDS = ("run", "validate", "experiment", "sensitivity", "calibrate", "app")
+COMMANDS = ("run", "validate", "experiment", "sensitivity", "discover", "calibrate", "replay", "app")
 """Subcommand modules under sim.commands, in the order ``--help`` lists them."""
 
 
