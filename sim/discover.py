@@ -146,8 +146,9 @@ def parse_condition(text: str, outcomes: Sequence[str], types: dict[str, str] | 
         kind, value = take()
         if (kind, value) == ("paren", "("):
             node = expr()
-            if take() != ("paren", ")"):
+            if peek() != ("paren", ")"):
                 raise ScenarioError(f"{where}: a '(' is not closed")
+            take()
             return node
         if kind != "word" or value in ("and", "or", "true", "false"):
             raise ScenarioError(f"{where}: {value!r} where an outcome name should be; write {CONDITION_HELP}")
