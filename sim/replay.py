@@ -45,6 +45,8 @@ class Replay:
     frames: int
     times_min: np.ndarray
     render_s: float
+    events: pd.DataFrame
+    """The run's incidents (the model's events table), to discuss beside the animation."""
 
     @property
     def size_bytes(self) -> int:
@@ -109,6 +111,7 @@ def replay(scenario: Any = "classroom-two-villages", *, seed: int = 0, run: int 
     t0 = time.perf_counter()
     model = CeasefireModel(case, rng=run_seed(seed, run))
     model.run_to_horizon()
+    events = model.events_table()
     from sim.figures.replay import ReplayFigure
 
     movie = ReplayFigure(model, size, title=f"{meta.title or meta.name}: seed {seed}, run {run}")
@@ -120,7 +123,7 @@ def replay(scenario: Any = "classroom-two-villages", *, seed: int = 0, run: int 
         tmp.replace(target)
     finally:
         tmp.unlink(missing_ok=True)
-    return Replay(target, len(times), times, time.perf_counter() - t0)
+    return Replay(target, len(times), times, time.perf_counter() - t0, events)
 
 
 def _writer(fmt: str, fps: float) -> Any:

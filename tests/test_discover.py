@@ -37,7 +37,8 @@ def test_condition_reads_comparisons_joined_by_and_or_with_parentheses() -> None
     assert rows("collapse_min < 360") == [False, True, False, False]
     assert rows("collapse_min >= 360") == [True, False, True, True]
     assert rows("collapse_min < 360 or violations_per_h >= 2") == [False, True, False, True]
-    assert rows("held == true and (violations_per_h > 1 or violations_per_h < 0.6)") == [True, False, False, True]
+    both = "held == true and (violations_per_h > 1 or violations_per_h < 0.6)"
+    assert rows(both) == [True, False, False, True]
     # An undefined share (no violation at all) never qualifies.
     assert rows("retaliation_share <= 1") == [False, True, True, True]
     assert parse_condition("collapse_min < 1e3", KEPT, TYPES).outcomes == ["collapse_min"]
@@ -271,7 +272,8 @@ def test_discover_bad_input_is_one_line_and_exit_2(batch: Path, tmp_path: Path, 
     assert says in err and err.count("\n") == 1
 
 
-def test_discover_names_a_missing_or_foreign_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_discover_names_a_missing_or_foreign_folder(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["discover", str(tmp_path / "nowhere")]) == 2
     assert "no such folder" in capsys.readouterr().err
     assert cli.main(["discover", str(tmp_path)]) == 2
