@@ -30,8 +30,8 @@ def discovery_figure(found: Discovery, title: str = "") -> Figure:
     row = found.chosen_row
     left.scatter([row["coverage"]], [row["density"]], s=260, facecolors="none", edgecolors="#000000",
                  linewidths=2.0, zorder=3)
-    left.annotate(f"box {found.chosen}", (row["coverage"], row["density"]), xytext=(10, -18),
-                  textcoords="offset points", fontsize=12)
+    left.annotate(f"box {found.chosen}", (row["coverage"], row["density"]), xytext=(-70, -40),
+                  textcoords="offset points", fontsize=12, arrowprops={"arrowstyle": "-", "color": "#555555"})
     base = float(traj["density"].iloc[0])
     left.axhline(base, color="#555555", linestyle=":", linewidth=1.2)
     left.annotate(f"all cases: {base:.2f}", (0.02, base), xytext=(0, 4), textcoords="offset points",
@@ -45,7 +45,8 @@ def discovery_figure(found: Discovery, title: str = "") -> Figure:
              title=f"Peeling trajectory: {found.condition}")
 
     box = found.box
-    right.set_title(f"Box {found.chosen}: coverage {row['coverage']:.2f}, density {row['density']:.2f}")
+    right.set_title(f"Box {found.chosen}: coverage {row['coverage']:.2f}, density {row['density']:.2f}, "
+                    f"mass {row['mass']:.2f}")
     if len(box) == 0:
         right.text(0.5, 0.5, "no parameter restricted", ha="center", va="center", transform=right.transAxes)
         right.set_axis_off()
@@ -59,15 +60,16 @@ def discovery_figure(found: Discovery, title: str = "") -> Figure:
             y = len(names) - 1 - i
             right.barh(y, 1.0, left=0.0, height=0.5, color="#DDDDDD", edgecolor="#999999")
             right.barh(y, b - a, left=a, height=0.5, color=LINES[4 % len(LINES)], edgecolor="#000000")
-            right.text(a, y + 0.3, f"{r.low:.3g}", ha="center", va="bottom", fontsize=11)
-            right.text(b, y + 0.3, f"{r.high:.3g}", ha="center", va="bottom", fontsize=11)
+            right.text(a, y + 0.3, f"{r.low:.3g}", ha="left", va="bottom", fontsize=11)
+            right.text(b, y + 0.3, f"{r.high:.3g}", ha="right", va="bottom", fontsize=11)
             qps = [q for q in (r.qp_low, r.qp_high) if not math.isnan(q)]
             right.text(1.02, y, f"qp {max(qps):.1g}" if qps else "", va="center", fontsize=11)
         right.set_yticks(np.arange(len(names))[::-1], [label(n) for n in names])
         right.set_xlim(0, 1.18)
         right.set_xticks([0, 0.5, 1], ["low end", "mid", "high end"])
         right.set_xlabel("position in the parameter's sampled range")
-        right.set_ylim(-0.7, max(len(names), 3) - 0.3)
+        extra = max(0.0, (3 - len(names)) / 2)  # one or two bars sit mid-height, not on the axis
+        right.set_ylim(-0.7 - extra, len(names) - 0.3 + extra)
     if title:
         fig.suptitle(title)
     return fig

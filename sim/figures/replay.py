@@ -246,17 +246,34 @@ class BlitGifWriter(animation.PillowWriter):
     def setup(self, fig: Figure, outfile: Any, dpi: float | None = None) -> None:
         super().setup(fig, outfile, dpi=dpi)
         self._palette = _palette_image()
+        pal = np.asarray(self._palette.getpalette()[:768], dtype=np.int64).reshape(-1, 3)
+        self._colours = pal
+        # Exact nearest palette colour per RGB value, filled in as colours appear (Pillow's own
+        # matching is approximate: it turns white into light grey).
+        self._lut = np.full(1 << 24, 0xFFFF, dtype=np.uint16)
+
+    def _indices(self, rgb: np.ndarray) -> np.ndarray:
+        key = (rgb[..., 0].astype(np.uint32) << 16) | (rgb[..., 1].astype(np.uint32) << 8) | rgb[..., 2]
+        idx = self._lut[key]
+        missing = idx == 0xFFFF
+        if missing.any():
+            new = np.unique(key[missing])
+            colours = np.stack([(new >> 16) & 255, (new >> 8) & 255, new & 255], axis=1).astype(np.int64)
+            distance = ((colours[:, None, :] - self._colours[None, :, :]) ** 2).sum(axis=2)
+            self._lut[new] = np.argmin(distance, axis=1)
+            idx = self._lut[key]
+        return idx.astype(np.uint8)
 
     def add(self, rgba: np.ndarray) -> None:
         """Append one frame given as an (height, width, 4) RGBA array."""
-        frame = Image.fromarray(np.ascontiguousarray(rgba[..., :3]), "RGB")
-        self._frames.append(frame.quantize(palette=self._palette, dither=Image.Dither.NONE))
+        frame = Image.fromarray(self._indices(rgba[..., :3]), "P")
+        frame.putpalette(self._palette.getpalette())
+        self._frames.append(frame)
 
     def grab_frame(self, **savefig_kwargs: Any) -> None:
         """A whole frame drawn by savefig (when used as a plain PillowWriter)."""
         super().grab_frame(**savefig_kwargs)
-        self._frames[-1] = self._frames[-1].convert("RGB").quantize(palette=self._palette,
-                                                                    dither=Image.Dither.NONE)
+        self.add(np.asarray(self._frames.pop().convert("RGBA")))
 
 
 def _palette_image() -> Image.Image:
