@@ -19,9 +19,10 @@ on its outcomes (``held == false``, ``collapse_min < 360``), this module finds:
   column of random noise that shows the score of a parameter that does not matter.
 
 Departures from EMA Workbench's PRIM (checked against it in tests/test_discover.py): there is
-no pasting phase (pasting grows the last box back along restricted dimensions; on our batches it
-did not change the chosen box), and integer parameters are peeled like real ones (a peel
-between two integers removes every case at the end value).
+no pasting phase (EMA Workbench pastes only the trajectory's last box, growing it back along its
+restricted parameters; the box reported here is the knee, which is a peeling box in both), and
+integer parameters are peeled like real ones (a peel between two integers removes every case at
+the end value; EMA Workbench's integer peel differs, and its integer paste fails on pandas 2).
 
 Replicates: with ``per="run"`` (the default) each run is a case, with the outcome 0 or 1: the
 replicates of a point are independent draws given its parameters, so each is a Bernoulli trial.
