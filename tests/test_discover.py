@@ -278,3 +278,15 @@ def test_discover_names_a_missing_or_foreign_folder(tmp_path: Path,
     assert "no such folder" in capsys.readouterr().err
     assert cli.main(["discover", str(tmp_path)]) == 2
     assert "manifest.json: missing" in capsys.readouterr().err
+
+
+def test_shipped_what_breaks_it_spec_samples_the_main_parameters_within_budget() -> None:
+    """At least 1,000 Latin-hypercube points over the main parameters; at ~20 ms a Karabakh run,
+    its runs fit well inside five minutes on two cores."""
+    path = Path(__file__).resolve().parent.parent / "experiments" / "what-breaks-it.toml"
+    spec = experiment.load_spec(path)
+    assert len(spec.points) >= 1000 and spec.runs <= 6000
+    assert set(spec.spec.sample) >= {"sides.*.force.discipline", "sides.*.force.retaliation.probability",
+                                     "sides.*.command.order_delay_mean_min", "mediator.effectiveness",
+                                     "mediator.capacity_per_day", "sides.*.force.spoiler_probability"}
+    assert {"held", "collapse_min"} <= set(spec.spec.experiment.outcomes)
