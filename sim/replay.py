@@ -137,7 +137,10 @@ def _writer(fmt: str, fps: float) -> Any:
     if not animation.writers.is_available("ffmpeg"):
         raise ReplayError("--format mp4: needs ffmpeg, which is not installed here (e.g. apt install "
                           "ffmpeg); --format gif needs nothing more")
-    return animation.FFMpegWriter(fps=fps, codec="libx264", extra_args=["-pix_fmt", "yuv420p"])
+    from sim.figures.replay import BlitFFMpegWriter
+
+    # "h264": matplotlib then rounds the frame to even pixels and asks for yuv420p (plays everywhere).
+    return BlitFFMpegWriter(fps=fps, codec="h264")
 
 
 def commitment_columns(steps: pd.DataFrame, sides: tuple[str, ...]) -> dict[str, str]:

@@ -114,3 +114,9 @@ def test_replay_bad_options_are_one_line_and_exit_2(tmp_path: Path, args: list[s
     assert code == 2
     assert says in err and err.count("\n") == 1
     assert not (tmp_path / "x.gif").exists()
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed here")
+def test_mp4_where_ffmpeg_is_installed(tmp_path: Path) -> None:
+    result = replay(out=tmp_path / "run.mp4", speed_min=60, from_min=0, to_min=240, size=(321, 181))
+    assert result.frames == 5 and result.path.suffix == ".mp4" and result.size_bytes > 1000

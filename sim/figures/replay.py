@@ -208,13 +208,13 @@ class ReplayFigure:
     def write(self, times: np.ndarray, writer: Any, path: Path) -> None:
         """Draw one frame per minute in ``times`` into ``path`` with a matplotlib writer.
 
-        A :class:`BlitGifWriter` gets blitted frames (background drawn once; ten times faster);
-        any other writer (FFMpegWriter) redraws the whole figure per frame, as matplotlib does.
+        The Blit* writers get blitted frames (the background drawn once: several times faster);
+        any other matplotlib writer redraws the whole figure per frame.
         """
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 
         canvas = FigureCanvasAgg(self.fig)
-        blit = isinstance(writer, BlitGifWriter)
+        blit = isinstance(writer, BlitGifWriter | BlitFFMpegWriter)
         with plt.rc_context(STYLE), writer.saving(self.fig, str(path), dpi=self.dpi):
             if blit:
                 moving = self.animated()
@@ -274,6 +274,16 @@ class BlitGifWriter(animation.PillowWriter):
         """A whole frame drawn by savefig (when used as a plain PillowWriter)."""
         super().grab_frame(**savefig_kwargs)
         self.add(np.asarray(self._frames.pop().convert("RGBA")))
+
+
+class BlitFFMpegWriter(animation.FFMpegWriter):
+    """matplotlib's ffmpeg writer, fed blitted RGBA frames through its pipe."""
+
+    frame_format = "rgba"
+
+    def add(self, rgba: np.ndarray) -> None:
+        """Append one frame given as an (height, width, 4) RGBA array."""
+        self._proc.stdin.write(np.ascontiguousarray(rgba).tobytes())
 
 
 def _palette_image() -> Image.Image:
