@@ -56,9 +56,12 @@ class ReplayFigure:
         scale = size[1] / 540.0  # fonts follow the height: readable at slide size
         fs = {"small": 9 * scale, "normal": 11 * scale, "big": 14 * scale}
         grid = self.fig.add_gridspec(2, 2, width_ratios=[0.8, 1.25], left=0.03, right=0.985,
-                                     bottom=0.11, top=0.86, wspace=0.22, hspace=0.55)
-        self.clock = self.fig.text(0.5, 0.965, "", ha="center", va="top", fontsize=fs["big"],
+                                     bottom=0.11, top=0.79, wspace=0.22, hspace=0.6)
+        self.clock = self.fig.text(0.5, 0.985, "", ha="center", va="top", fontsize=fs["big"],
                                    fontweight="bold")
+        if title:
+            short = title if len(title) <= 90 else title[:89] + "…"
+            self.fig.text(0.5, 0.93, short, ha="center", va="top", fontsize=fs["small"], color="#555555")
 
         # -- the front ------------------------------------------------------------------------
         front = self.fig.add_subplot(grid[:, 0])
@@ -77,12 +80,15 @@ class ReplayFigure:
                                    linewidths=0.8, zorder=2)
         radius = np.sqrt(big) / 2 + 3
         self.notes = []
+        # The activity in words under each section, as on the page, while it fits (the colour says it too).
+        words = len(self.names) <= 4
         for section, (x, y) in zip(model.sections, xy, strict=True):
             front.annotate(_short(section.label, section.name), (x, y), xytext=(0, radius),
-                           textcoords="offset points", ha="center", va="bottom", fontsize=fs["normal"],
-                           fontweight="bold")
-            self.notes.append(front.annotate("", (x, y), xytext=(0, -radius), textcoords="offset points",
-                                             ha="center", va="top", fontsize=fs["small"]))
+                           textcoords="offset points", ha="center", va="bottom",
+                           fontsize=fs["normal" if words else "small"], fontweight="bold")
+            if words:
+                self.notes.append(front.annotate("", (x, y), xytext=(0, -radius), textcoords="offset points",
+                                                 ha="center", va="top", fontsize=fs["small"]))
         top = xy[:, 1].max() + 0.5
         for x, text in ((-1.0, f"◀ {labels[sides[0]]}"), (1.0, f"{labels[sides[1]]} ▶")):
             front.text(x, top, text, ha="center", va="bottom", fontsize=fs["small"], color="#555555")
@@ -93,7 +99,7 @@ class ReplayFigure:
                               markeredgecolor="#000000", markeredgewidth=3, label="order reached all"))
         front.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False,
                      fontsize=fs["small"], handletextpad=0.2, columnspacing=0.8)
-        front.set_xlim(-1.7, 1.7)
+        front.set_xlim(*((-1.7, 1.7) if words else (-1.9, 1.9)))
         front.set_ylim(xy[:, 1].min() - 0.7, xy[:, 1].max() + 0.9)
         front.set_axis_off()
         front.set_title("The front (last hour's fire)", fontsize=fs["normal"])
@@ -182,7 +188,7 @@ class ReplayFigure:
         activity = np.where(fire == 0, 0, np.where(fire >= HEAVY_SEVERITY, 2, 1))
         self.nodes.set_facecolor([ACTIVITY_COLOURS[ACTIVITY_NAMES[a]] for a in activity])
         self.nodes.set_linewidths(np.where(self.all_ordered_at <= now, 4.0, 0.8))
-        for note, a in zip(self.notes, activity, strict=True):
+        for note, a in zip(self.notes, activity, strict=False):
             note.set_text(ACTIVITY_NAMES[a])
         self.incidents.set_offsets(self.inc_xy[:k] if k else np.empty((0, 2)))
         self.incidents.set_facecolor(self.inc_colour[:k])
@@ -196,8 +202,7 @@ class ReplayFigure:
         for side, line in self.com_lines.items():
             line.set_data(hours, self.com_values[side][:s])
         when = "before the ceasefire" if now < 0 else "after the ceasefire took effect"
-        self.clock.set_text(f"{self.title}   t = {clock_text(now)} {when}" if self.title
-                            else f"t = {clock_text(now)} {when}")
+        self.clock.set_text(f"t = {clock_text(now)} {when}")
         return self.fig
 
     def animated(self) -> list[Any]:
