@@ -55,8 +55,10 @@ class ReplayFigure:
         self.fig = Figure(figsize=(size[0] / self.dpi, size[1] / self.dpi), dpi=self.dpi)
         scale = size[1] / 540.0  # fonts follow the height: readable at slide size
         fs = {"small": 9 * scale, "normal": 11 * scale, "big": 14 * scale}
-        grid = self.fig.add_gridspec(2, 2, width_ratios=[0.8, 1.25], left=0.03, right=0.985,
-                                     bottom=0.11, top=0.79, wspace=0.22, hspace=0.6)
+        commitment = commitment_columns(steps, sides)  # the commitment rule's columns, if any
+        grid = self.fig.add_gridspec(2, 2, width_ratios=[0.8, 1.25], left=0.03,
+                                     right=0.93 if commitment else 0.985, bottom=0.11, top=0.79,
+                                     wspace=0.22, hspace=0.8 if commitment else 0.6)
         self.clock = self.fig.text(0.5, 0.985, "", ha="center", va="top", fontsize=fs["big"],
                                    fontweight="bold")
         if title:
@@ -159,8 +161,7 @@ class ReplayFigure:
         handles = list(self.acc_lines.values())
         self.com_lines = {}
         self.com_values = {}
-        commitment = commitment_columns(steps, sides)
-        if commitment:  # the commitment rule's columns, when the model has them
+        if commitment:
             twin = acc.twinx()
             allv = np.concatenate([steps[c].to_numpy(dtype=float) for c in commitment.values()])
             lo, hi = float(np.nanmin(allv)), float(np.nanmax(allv))
