@@ -481,8 +481,12 @@ def discover(results: str | Path | Any, condition: str, *, per: str = "run", box
     from sim.experiment import OUTCOME_TYPES
 
     folder = Path(getattr(results, "folder", results))
+    from sim.figures import FORMATS
+
     if per not in PER:
         raise ScenarioError(f"--per {per!r}: allowed: {', '.join(PER)}")
+    if figure_format not in FORMATS:
+        raise ScenarioError(f"--figure-format {figure_format!r}: allowed: {', '.join(FORMATS)}")
     manifest, table = load_batch(folder)
     where = folder / "manifest.json"
     kept = [o for o in manifest.get("outcomes", []) if o in table.columns]
@@ -544,8 +548,8 @@ def _first_rows(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _encoded(table: pd.DataFrame, params: list[str]) -> pd.DataFrame:
-    """Parameters as numbers for the trees: text values become category codes (order irrelevant
-    to extra trees' random splits only up to a point: a caveat for text-valued parameters)."""
+    """Parameters as numbers for the trees; text values (a policy name) become category codes in
+    alphabetical order, so a tree splits them as if ordered: their scores are rougher."""
     out = {}
     for p in params:
         column = table[p]
