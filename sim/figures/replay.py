@@ -276,6 +276,19 @@ class BlitGifWriter(animation.PillowWriter):
         frame.putpalette(self._palette.getpalette())
         self._frames.append(frame)
 
+    def finish(self) -> None:
+        """Write the GIF, handing each frame to Pillow once (it keeps its own copies)."""
+        frames = self._frames
+
+        def rest() -> Any:
+            for i in range(1, len(frames)):
+                frame, frames[i] = frames[i], None
+                yield frame
+
+        frames[0].save(self.outfile, save_all=True, append_images=rest(), duration=int(1000 / self.fps),
+                       loop=0)
+        self._frames = []
+
     def grab_frame(self, **savefig_kwargs: Any) -> None:
         """A whole frame drawn by savefig (when used as a plain PillowWriter)."""
         super().grab_frame(**savefig_kwargs)
