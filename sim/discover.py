@@ -421,6 +421,7 @@ class Discovery:
         if self.skipped:
             lines.append(f"  not in the box: {', '.join(self.skipped)}")
         if len(self.box):
+            lines.append("the box (qp: quasi-p-value of a limit, one-sided binomial, Bryant & Lempert 2010):")
             lines.append(_box_text(self.box, self.ranges))
         lines.append(f"feature scores ({SCORING_METHOD}; {NOISE} is a parameter that does not matter):")
         lines.append(self.scores[["rank", "parameter", "score"]].to_string(
