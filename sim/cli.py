@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 from sim.scenario import ScenarioError
 
-COMMANDS = ("run", "validate", "records", "import_events", "experiment", "sensitivity", "calibrate", "app")
+COMMANDS = ("run", "validate", "records", "import_events", "experiment", "sensitivity", "discover",
+            "calibrate", "replay", "app")
 """Subcommand modules under sim.commands, in the order ``--help`` lists them."""
 
 
