@@ -12,8 +12,9 @@ Three observation models connect the record to a run:
   ``[low, high]`` (widened by the reporting precision) and a run matches when its value falls
   inside; :func:`interval_excess` measures how far outside it is.
 * **Monitor counts** (``count`` lines, :class:`Observer`): the scenario's ``[peacekeepers]`` posts
-  detect each incident on their sections with ``peacekeepers.detection[kind]``, whether or not
-  the parties saw it; each detected incident is recorded as ``1 + Poisson(m - 1)`` violations, ``m
+  detect each incident fired from their sections with ``peacekeepers.detection[kind]``, whether
+  or not the parties saw it (rule 9, drawn in the model and logged as ``post_seen``); each
+  detected incident is recorded as ``1 + Poisson(m - 1)`` violations, ``m
   = peacekeepers.recorded_per_incident_mean`` (the SMM counts every burst and every explosion);
   ``explosions`` counts only incidents of kinds with ``explosive = true``. The draws come from the
   run's own monitor stream (:func:`monitor_seed`), never from the model's.
@@ -178,15 +179,12 @@ def observer(case: Scenario, rng: np.random.Generator | np.random.SeedSequence |
 def monitor_record(log: Mapping[str, np.ndarray], obs: Observer) -> np.ndarray:
     """Violations the monitor records for each incident of the log (0: no post saw it).
 
-    Draws two numbers per incident, in log order, whatever the statistics ask for, so every
-    count of one run comes from the same monitored history.
+    Which incidents a post saw is the model's own draw (rule 9, the log's ``post_seen``): the
+    same posts report to the broker. How many violations each seen incident is recorded as is
+    drawn here, one number per incident in log order, from the run's monitor stream.
     """
-    section = np.asarray(log["section"], dtype=np.int64)
-    kind = np.asarray(log["kind"], dtype=np.int64)
-    n = section.size
-    u = obs.rng.random(n)
-    extra = obs.rng.poisson(obs.recorded_mean - 1.0, n)
-    seen = obs.posts[section] & (u < obs.detection[kind]) if n else np.zeros(0, dtype=bool)
+    seen = np.asarray(log["post_seen"], dtype=bool)
+    extra = obs.rng.poisson(obs.recorded_mean - 1.0, seen.size)
     return np.where(seen, 1 + extra, 0)
 
 

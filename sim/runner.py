@@ -258,14 +258,14 @@ class Results:
             "first_violation_min": _spread(first),
             "collapse_h": None if "p_hold" in why else _spread(collapse / 60.0),
             "p_hold": {f"{h}h": _number(held_at(collapse, h, horizon_h, held))
-                       for h in (*HOLD_HOURS, 168) if h <= horizon_h},
+                       for h in (*HOLD_HOURS, 168) if h in HOLD_HOURS or h <= horizon_h},
             "collapse_by": {"side": first_abandon["side"].value_counts().to_dict(),
                             "term": first_abandon["term"].value_counts().to_dict()},
             "recommitments": {"mean": _number(float(np.nanmean(out["recommitments"]))
                                               if "p_hold" not in why and self.runs else math.nan)},
             "relapse_h": None if "relapse_min" in why else _spread(relapse / 60.0),
             "p_relapsed": {f"{h}h": _number(1.0 - held_at(relapse, h, horizon_h))
-                           for h in HOLD_HOURS if h <= horizon_h and "relapse_min" not in why},
+                           for h in HOLD_HOURS if "relapse_min" not in why},
             "violations_per_day": {"median": _number(np.nanmedian(
                 out["violations_per_h"].to_numpy(dtype=float) * 24.0) if self.runs else math.nan)},
             "violations_by_day": ([_number(v) for v in

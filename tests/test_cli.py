@@ -54,6 +54,12 @@ def test_json_summary_has_the_documented_keys_and_agrees_with_the_tables(tmp_pat
     outcomes = pd.read_csv(tmp_path / "outcomes.csv")
     held = outcomes["collapse_min"].isna() | (outcomes["collapse_min"] > 360)
     assert summary["p_hold"]["6h"] == pytest.approx(held.mean())
+    # Collapse is the first abandonment in decisions.csv (rule 8), never a count threshold.
+    decisions = pd.read_csv(tmp_path / "decisions.csv")
+    first = decisions[decisions["decision"] == "abandon"].groupby("run")["t_min"].min()
+    collapsed = outcomes.set_index("run")["collapse_min"].dropna()
+    assert collapsed.to_dict() == first.to_dict()
+    assert summary["undefined"] == {}
 
 
 def test_same_seed_same_files_and_set_changes_the_run(tmp_path, capsys):

@@ -49,7 +49,8 @@ def _log(case, rows: list[dict]) -> dict[str, np.ndarray]:
         values = dict(t_min=r["t"], section=sec[r["section"]], side=side[r.get("side", "azerbaijani")],
                       kind=kind[r.get("kind", "small_arms")], severity=1.0, cause=0, parent=NO_ONE,
                       target=0, detected=int(r.get("detected", True)), blame_0=blame[0], blame_1=blame[1],
-                      blame_mediator=NO_ONE, casualties=0)
+                      blame_mediator=NO_ONE, casualties=0,
+                      post_seen=int(r.get("post_seen", False)), blame_post=NO_ONE)
         for f in FIELDS:
             cols[f].append(values[f])
     return {f: np.asarray(v, dtype=float if f in ("t_min", "severity") else np.int64)
