@@ -29,7 +29,8 @@ single point ``g(count)``, ``g = log1p`` (``count_scale = "log"``, the default) 
 the distance is ``|g(simulated) - g(observed)|``, scaled in the calibration by its spread over the
 prior predictive.
 
-How record lines become statistics:
+How record lines become statistics (lines whose window begins before the run starts,
+``scenario.start_min``, are not compared: a calibration that needs them starts its runs earlier):
 
 * The earliest-ending ``incident`` line at or after t = 0 with a section gives
   ``first_violation_min`` (the minute of the first incident after t = 0 the reporting side
@@ -228,8 +229,8 @@ def observations(record: pd.DataFrame, case: Scenario, settings: Settings | None
         span = f"{_tag(r.t_min_earliest)}_{_tag(r.t_min_latest)}"
         days = max(1, math.ceil((r.t_min_latest - r.t_min_earliest) / 1440.0 - 1e-9))
         fire = (kinds[r.kind],) if r.kind in kinds else None
-        if r.type == "statement":
-            continue
+        if r.type == "statement" or r.t_min_earliest < start:
+            continue  # statements, and evidence from before the simulated window, are not compared
         if r is first_row:
             add(Statistic("first_violation_min", "first_time", max(0.0, lo), hi, 10.0, 0.0, np.inf,
                           blamer=blamer, blamed=blamed, lines=(line,),

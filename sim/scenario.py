@@ -34,7 +34,10 @@ from sim.policies import RETALIATION_POLICIES, VIOLATION_RULES
 KIND_NAMES = ("small_arms", "artillery", "drone", "rockets", "raid")
 """Built-in incident kinds, lightest first (the ladder escalating policies climb)."""
 
-BUNDLED = ("karabakh-2020-10-10", "karabakh-2020-10-10.calibrated", "classroom-two-villages")
+BUNDLED = ("karabakh-2020-10-10", "karabakh-2020-10-10.calibrated", "classroom-two-villages",
+           "classroom-peacekeepers", "donbas-2020-07-27", "donbas-2018-08-29", "donbas-2018-07-01",
+           "israel-hezbollah-2024-11-27", "sudan-jeddah-2023-05-22", "yemen-2022-04-02")
+"""Scenarios shipped in the package: the default case, the classroom pair, the records library."""
 DEFAULT_SCENARIO = "karabakh-2020-10-10"
 
 
