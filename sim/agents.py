@@ -43,6 +43,7 @@ import mesa
 
 from sim.events import ABANDON, INITIATED, NO_ONE, RECOMMIT, RETALIATION, SPILLOVER
 from sim.policies import INF, RETALIATION_POLICIES, Answer, ViolationRule
+from sim.scenario import DEFAULT_POST_DETECTION
 
 if TYPE_CHECKING:
     from sim.model import CeasefireModel
@@ -328,6 +329,8 @@ class Mediator(mesa.Agent):
         self.spacing_min = (MIN_PER_DAY / params.capacity_per_day if params.capacity_per_day
                             else INF)
         self.monitors = params.monitors
+        self.detection = tuple(DEFAULT_POST_DETECTION.get(k, 0.5) for k in model.kind_names)
+        """With monitors: the chance they detect an incident, by kind code (as a post would)."""
         self.accuracy = params.monitor_accuracy
         """With monitors: the chance an incident is attributed to the side that fired."""
         self.report_delay_mean_min = (params.monitor_report_delay_mean_min if params.monitors
@@ -590,10 +593,8 @@ class Force(mesa.Agent):
             if post_blame != NO_ONE:
                 mediator_blame = post_blame
                 delay = post.report_delay_mean_min
-            elif mediator.monitors and (post_seen or draws.uniform() < k.detection_probability):
-                mediator_blame = mediator.attribute(self.side, k.ambiguity)
-                delay = mediator.report_delay_mean_min
-            elif detected:
+            elif detected or (mediator.monitors
+                              and (post_seen or draws.uniform() < mediator.detection[kind])):
                 mediator_blame = mediator.attribute(self.side, k.ambiguity)
                 delay = mediator.report_delay_mean_min
             if mediator_blame != NO_ONE and model.mediating:

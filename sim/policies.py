@@ -101,8 +101,8 @@ class Spoiler(ViolationRule):
 
     Rate = war rate x last_minute_gain x offensive_intent x section value x exp(-s / persistence)
     x (1 - mediator pressure) x (1 - deterrence of a post), s = minutes since the force came under
-    the ceasefire; only forces drawn as spoilers (with ``spoiler_probability``) follow it. Source: the commando incursion
-    towards Hadrut about three hours after the ceasefire took effect.
+    the ceasefire; only forces drawn as spoilers (with ``spoiler_probability``) follow it.
+    Source: the commando incursion towards Hadrut about three hours after the ceasefire took effect.
     """
 
     name = "spoiler"

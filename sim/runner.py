@@ -24,8 +24,7 @@ import numpy as np
 import pandas as pd
 
 from sim.events import FIELDS, events_frame
-from sim.model import CeasefireModel, forget
-from sim.model import DECISION_FIELDS
+from sim.model import DECISION_FIELDS, CeasefireModel, forget
 from sim.outcomes import OUTCOMES, daily_violations, held_at, run_outcomes, undefined
 from sim.scenario import Scenario, load_scenario
 

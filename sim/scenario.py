@@ -330,7 +330,8 @@ class Mediator(_Strict):
     recommitment: bool = param(True, doc="the broker can bring a side that abandoned the ceasefire "
                                          "back to it (rule 8)")
     monitors: bool = param(False, doc="the broker has monitors along the whole line of contact: it "
-                                      "hears of incidents they detect and blames accurately")
+                                      "hears of incidents they detect (with a post's default "
+                                      "detection by kind) and blames with monitor_accuracy")
     monitor_accuracy: float = param(0.95, ge=0, le=1, unit="probability",
                                 doc="with monitors: chance an incident is attributed correctly")
     monitor_report_delay_mean_min: float = param(30.0, ge=0, unit="min",

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import base_data, binomial_check, write_case
+from conftest import base_data, write_case
 
 from sim.events import FIELDS, NO_ONE
 from sim.observations import (
