@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.outcomes import FLAGS
 from sim.scenario import ScenarioError
 
 PER = ("run", "point")
@@ -159,14 +160,17 @@ def parse_condition(text: str, outcomes: Sequence[str], types: dict[str, str] | 
         if op_kind != "op":
             raise ScenarioError(f"{where}: {op!r} after {value!r}; expected one of {' '.join(OPERATORS)}")
         v_kind, literal = take()
-        is_bool = types.get(value) == "bool"
+        is_bool = types.get(value) in ("bool", "flag")
         if v_kind == "word" and literal.lower() in ("true", "false"):
             if not is_bool:
                 raise ScenarioError(f"{where}: {value} {op} {literal}: {value} is a number; compare it "
                                     f"with a number")
             if op not in ("==", "!="):
                 raise ScenarioError(f"{where}: {value} {op} {literal}: true/false take == or != only")
-            return ("cmp", value, op, literal.lower() == "true")
+            truth = literal.lower() == "true"
+            if types.get(value) == "flag":  # 1.0 / 0.0, NaN where undefined (never qualifies)
+                return ("cmp", value, op, 1.0 if truth else 0.0)
+            return ("cmp", value, op, truth)
         if v_kind != "num":
             raise ScenarioError(f"{where}: {literal!r} after {value} {op}: expected a number"
                                 f"{' or true/false' if is_bool else ''}")
@@ -491,7 +495,8 @@ def discover(results: str | Path | Any, condition: str, *, per: str = "run", box
     manifest, table = load_batch(folder)
     where = folder / "manifest.json"
     kept = [o for o in manifest.get("outcomes", []) if o in table.columns]
-    cond = parse_condition(condition, kept, {o: OUTCOME_TYPES.get(o, "float") for o in kept})
+    cond = parse_condition(condition, kept, {o: "flag" if o in FLAGS else OUTCOME_TYPES.get(o, "float")
+                                             for o in kept})
     params = [p for p in manifest.get("parameters", []) if p in table.columns]
     if not params:
         raise ScenarioError(f"{where}: parameters = []: discover needs a batch whose points vary "

@@ -26,6 +26,8 @@ OUTCOMES = ("first_violation_min", "violations_per_h", "sections_active", "retal
             "branching_ratio", "pre_rate_per_h", "collapse_min", "held", "recommitments",
             "relapse_min", "erosion_trend_per_day")
 """Names of the per-run outcomes, in the order tables list them."""
+FLAGS = ("held",)
+"""Outcomes that are yes (1.0) or no (0.0), or NaN where undefined: ``held == false`` reads them."""
 
 
 def first_violation_min(t_min: np.ndarray) -> float:
