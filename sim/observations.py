@@ -229,6 +229,8 @@ def observations(record: pd.DataFrame, case: Scenario, settings: Settings | None
         span = f"{_tag(r.t_min_earliest)}_{_tag(r.t_min_latest)}"
         days = max(1, math.ceil((r.t_min_latest - r.t_min_earliest) / 1440.0 - 1e-9))
         fire = (kinds[r.kind],) if r.kind in kinds else None
+        if r.type == "count" and _uncountable(r, line, place, where, posts, case, problems):
+            continue
         if r.type == "statement" or r.t_min_earliest < start:
             continue  # statements, and evidence from before the simulated window, are not compared
         if r is first_row:
@@ -248,15 +250,6 @@ def observations(record: pd.DataFrame, case: Scenario, settings: Settings | None
                               hi, kinds=fire, blamer=blamer, blamed=blamed, lines=(line,),
                               doc=f"{r.reported_by} blamed {r.blamed} for a detected incident; {note}"))
         elif r.type == "count":
-            if not posts:
-                problems.append(f"line {line}: a {r.kind} count in {place} cannot be computed: the "
-                                "scenario has no [peacekeepers] table (posts that count)")
-                continue
-            if where is not None and where[0] not in posts:
-                problems.append(f"line {line}: a {r.kind} count in {r.section} cannot be computed: no "
-                                f"peacekeepers post there (peacekeepers.sections: "
-                                f"{', '.join(case.peacekeepers.sections)})")
-                continue
             value = g(float(r.count))
             add(Statistic(f"count_{r.kind}_{place}_{span}", "monitor_count", value, value, 1.0,
                           r.t_min_earliest, r.t_min_latest, sections=where or posts,
@@ -471,6 +464,21 @@ def synthetic_counts(log: Mapping[str, np.ndarray], case: Scenario, obs: Observe
 def _bins(case: Scenario, bin_min: float, until_min: float) -> list[tuple[float, float]]:
     edges = np.arange(case.scenario.start_min, until_min + bin_min / 2, bin_min)
     return [(float(a), float(b)) for a, b in itertools.pairwise(edges)]
+
+
+def _uncountable(r: object, line: int, place: str, where: tuple[int, ...] | None,
+                 posts: tuple[int, ...], case: Scenario, problems: list[str]) -> bool:
+    """Whether a ``count`` line cannot be computed for ``case`` (no post where it counts); says why."""
+    if not posts:
+        problems.append(f"line {line}: a {r.kind} count in {place} cannot be computed: the "
+                        "scenario has no [peacekeepers] table (posts that count)")
+        return True
+    if where is not None and where[0] not in posts:
+        problems.append(f"line {line}: a {r.kind} count in {r.section} cannot be computed: no "
+                        f"peacekeepers post there (peacekeepers.sections: "
+                        f"{', '.join(case.peacekeepers.sections)})")
+        return True
+    return False
 
 
 def _tag(t: float) -> str:

@@ -52,10 +52,12 @@ def test_replay_is_the_run_that_ceasefire_run_numbers(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(shown.events.drop(columns="run").reset_index(drop=True), expected)
 
 
-def _model_with_steps(extra: dict[str, float]) -> CeasefireModel:
+def _model_with_steps(extra: dict[str, float], *, commitment: bool = True) -> CeasefireModel:
     model = CeasefireModel("classroom-two-villages", rng=run_seed(1, 0), overrides={"scenario.horizon_h": 6})
     model.run_to_horizon()
     steps = model.steps_table()
+    if not commitment:  # a steps table from before rule 8 (or a model without it)
+        steps = steps.drop(columns=[c for c in steps.columns if c.startswith("commitment_")])
     for column, value in extra.items():
         steps[column] = np.linspace(value, 0.2, len(steps))
     model.steps_table = lambda: steps  # type: ignore[method-assign]
@@ -68,7 +70,7 @@ def test_commitment_is_drawn_when_the_steps_table_has_it_and_skipped_when_not() 
     with_rule.update(120.0)
     x, y = with_rule.com_lines["east"].get_data()
     assert len(x) > 0 and y[0] == pytest.approx(0.9)
-    without = ReplayFigure(_model_with_steps({}), SMALL)
+    without = ReplayFigure(_model_with_steps({}, commitment=False), SMALL)
     assert without.com_lines == {}
     without.update(120.0)
 

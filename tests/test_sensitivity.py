@@ -22,7 +22,7 @@ name = "sens"
 scenario = "classroom-two-villages"
 seed = 5
 replicates = {replicates}
-horizon_h = 12
+horizon_h = 36
 outcomes = ["violations_per_h", "collapse_min"]
 
 [sample]
@@ -98,7 +98,7 @@ def test_point_statistics() -> None:
 
 BAD = [
     ({"outcomes": '["peace"]'}, r"sensitivity\.outcomes: 'peace': unknown statistic"),
-    ({"outcomes": '["p_hold_24h"]'}, r"'p_hold_24h': beyond the horizon \(12\.0 h\)"),
+    ({"outcomes": '["p_hold_48h"]'}, r"'p_hold_48h': beyond the horizon \(36\.0 h\)"),
     ({"n": 100}, r"Sobol' needs base_samples a power of two, got 100"),
 ]
 
@@ -149,6 +149,6 @@ def test_the_shipped_design_runs_small_and_draws(tmp_path: Path) -> None:
     result = run(spec, base_samples=2, replicates=1, workers=1, out=tmp_path / "s", progress=False)
     names = len(result.batch.experiment.spec.sample)
     assert len(result.batch.outcomes) == 2 * (names + 2)
-    assert set(result.table["statistic"]) == {"collapse_h", "p_hold_72h", "violations_per_h"}
+    assert set(result.table["statistic"]) == {"collapse_h", "p_hold_6h", "violations_per_h"}
     chart = save(sensitivity_bars(result.table), tmp_path / "bars")
     assert chart.stat().st_size > 10_000
