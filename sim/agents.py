@@ -228,16 +228,18 @@ class Command(mesa.Agent):
             for force in self.forces:  # their hazard bounds assumed at least this much commitment
                 if self._c < force.commitment_floor:
                     self.model.rearm(force)
-        self._check(term)
+        # A move away from the threshold watched only makes the pending check early (it looks
+        # again then); a move towards it may make the drift cross it sooner.
+        self._check(term, watch=(change < 0.0) != self.abandoned)
 
-    def _check(self, term: str) -> None:
+    def _check(self, term: str, watch: bool = True) -> None:
         """Abandon or recommit if a threshold is crossed; else watch for the drift to cross one."""
         p = self.params
         if not self.abandoned and self._c < p.abandon_threshold:
             self.abandon(term)
         elif self.abandoned and self._c >= p.recommit_threshold and self._may_recommit():
             self.recommit()
-        else:
+        elif watch:
             self._watch_thresholds()
 
     def _watch_thresholds(self) -> None:
