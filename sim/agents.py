@@ -35,6 +35,7 @@ are run, stored or drawn.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import deque
 from typing import TYPE_CHECKING
@@ -320,8 +321,9 @@ class Mediator(mesa.Agent):
         super().__init__(model)
         self.params = params
         self.label = params.label or "mediator"
-        self.credibility = params.credibility
-        """Falls with every violation reported while its pressure is on."""
+        self._credibility = params.credibility
+        self._docks: list[float] = []
+        """Arrival minutes of reports still to cost credibility (see :meth:`report`)."""
         self.pressure = [0.0, 0.0]
         """Current pressure on each side, in [0, 1]: the share of violations and answers it stops."""
         self.pressure_until = -INF
@@ -351,18 +353,51 @@ class Mediator(mesa.Agent):
         right = self.accuracy if self.monitors else 1.0 - 0.5 * ambiguity
         return side if self.model.draws.uniform() < right else 1 - side
 
+    @property
+    def credibility(self) -> float:
+        """Credibility now: it falls with every report that arrived while its pressure was on."""
+        docks = self._docks
+        if docks and docks[0] <= self.model.now:
+            now = self.model.now
+            while docks and docks[0] <= now:
+                heapq.heappop(docks)
+                self._credibility *= 1.0 - self.params.credibility_loss
+        return self._credibility
+
     def report(self, blamed: int, delay_mean_min: float) -> None:
         """A violation blamed on ``blamed`` is reported; the report arrives after a delay."""
         model = self.model
-        model.after(delay_mean_min * model.draws.exponential(), self.hear_of, blamed)
+        now = model.now
+        arrival = now + delay_mean_min * model.draws.exponential()
+        if arrival < self._next_capacity_min():
+            # No intervention can come before this report arrives, so what it will do is known
+            # now: cost credibility on arrival if the pressure is still on then, or nothing.
+            # (Exact, and it spares the clock most reports once the capacity is spent.)
+            if arrival < self.pressure_until:
+                heapq.heappush(self._docks, arrival)
+            return
+        model.after(arrival - now, self.hear_of, blamed)
 
     def hear_of(self, blamed: int) -> None:
         """A report arrives: credibility suffers if its pressure was on; it may intervene."""
         now = self.model.now
         if now < self.pressure_until:
-            self.credibility *= 1.0 - self.params.credibility_loss
+            self._credibility = self.credibility * (1.0 - self.params.credibility_loss)
         if self._has_capacity(now):
             self.intervene(blamed)
+
+    def _next_capacity_min(self) -> float:
+        """The earliest minute at which the mediator may intervene again."""
+        cap = self.params.capacity_per_day
+        if cap == 0:
+            return INF
+        times = self.intervention_times
+        if not times:
+            return -INF
+        nxt = times[-1] + self.spacing_min
+        if len(times) >= cap:
+            nxt = max(nxt, times[-cap] + MIN_PER_DAY)
+        return nxt
 
     def intervene(self, blamed: int) -> None:
         """Press both commands: full pressure on the side blamed, some on the other."""
