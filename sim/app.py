@@ -81,6 +81,8 @@ CONTROLS = (
     Control("Mediator capacity", "mediator.capacity_per_day"),
     Control("Monitors on the ground", "mediator.monitors"),
     Control("Incentive for last-minute gains", "sides.*.force.last_minute_gain"),
+    Control("War aims (pull away from the truce)", "sides.*.command.war_aims_per_day"),
+    Control("Peacekeepers' deterrence", "peacekeepers.deterrence"),
 )
 """The parameters a class argues about, in the order the page lists them."""
 SEED_MAX = 99
