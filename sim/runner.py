@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import signal
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -27,6 +26,7 @@ from sim.events import FIELDS, events_frame
 from sim.model import CeasefireModel, forget
 from sim.outcomes import OUTCOMES, held_at, run_outcomes
 from sim.scenario import Scenario, load_scenario
+from sim.tables import write_csv_atomic
 
 HOLD_HOURS = (6, 24, 72)
 
@@ -230,17 +230,6 @@ class Results:
                             ("outcomes.csv", self.outcomes)):
             written.append(write_csv_atomic(frame, out / name))
         return written
-
-
-def write_csv_atomic(frame: pd.DataFrame, path: Path) -> Path:
-    """Write a CSV next to its destination, then rename it into place (never half a file)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        frame.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def _number(x: float) -> float | None:
