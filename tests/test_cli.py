@@ -189,3 +189,29 @@ def test_binary_files_and_nan_or_inf_give_one_line_exit_2_and_write_nothing(tmp_
         assert len(proc.stderr.strip().splitlines()) == 1, (what, proc.stderr)
         assert needle in proc.stderr, (what, proc.stderr)
         assert not out.exists(), f"{what}: wrote results for bad input"
+
+
+def test_tables_are_byte_identical_on_one_or_two_workers(tmp_path, capsys):
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(["run", *SMALL, "--out", str(one), "--workers", "1"]) == 0
+    assert main(["run", *SMALL, "--out", str(two), "--workers", "2"]) == 0
+    for name in ("events.csv", "steps.csv", "outcomes.csv"):
+        assert (one / name).read_bytes() == (two / name).read_bytes(), name
+    assert not list(tmp_path.rglob(".*tmp*")), "temporary files left behind"
+
+
+def _modules_after(statement: str) -> set[str]:
+    """Which heavy modules a fresh interpreter has loaded after ``statement``."""
+    probe = (f"import sys; {statement}; print(' '.join(m for m in "
+             "('mesa', 'matplotlib', 'scipy', 'sim.model', 'sim.calibration') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return set(proc.stdout.splitlines()[-1].split()) if proc.stdout.strip() else set()
+
+
+def test_a_command_imports_only_what_it_needs():
+    # `validate` never needs the model (Mesa), the figures (matplotlib) or the calibration;
+    # `run` needs no calibration unless it draws from a posterior.
+    assert _modules_after("from sim.cli import main; main(['validate', 'classroom-two-villages'])") == set()
+    assert _modules_after("import sim") == set()
+    assert "sim.calibration" not in _modules_after("from sim.cli import build_parser; build_parser('run')")

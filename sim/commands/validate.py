@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from sim.record import read_record
 from sim.scenario import load_scenario, parse_assignment, resolve_path
 
 
@@ -25,6 +24,8 @@ def validate(args: argparse.Namespace) -> int:
     meta = scenario.scenario
     extra = ""
     if meta.events_file:
+        from sim.record import read_record  # pandas: only for a scenario with a record
+
         record = read_record(path.parent / meta.events_file, sections=scenario.sections,
                              sides=scenario.side_names, kinds=scenario.kinds)
         extra = f", {len(record)} reported events"
