@@ -63,9 +63,10 @@ def run(args: argparse.Namespace) -> int:
     results = run_replicates(scenario, runs=args.runs, seed=args.seed, horizon_h=args.horizon,
                              workers=args.workers, overrides_by_run=per_run)
     out = args.out or Path("results") / results.scenario.scenario.name
-    written = results.write(out)
+    events = results.events  # decoded once, for the table and the figure
+    written = results.write(out, events=events)
     meta = results.scenario.scenario
-    fig = violations_per_hour(results.events, runs=results.runs, start_min=meta.start_min,
+    fig = violations_per_hour(events, runs=results.runs, start_min=meta.start_min,
                               horizon_min=meta.horizon_h * 60.0, reported=reported,
                               title=meta.title or meta.name)
     written.append(save(fig, out / "violations-per-hour", args.format))
