@@ -21,7 +21,7 @@ def _pandas(frame: pd.DataFrame, float_format: str | None = "%.6g") -> bytes:
 
 
 def _fast_path_taken(frame: pd.DataFrame, float_format: str | None = "%.6g") -> bool:
-    return tables._arrow_csv(frame, float_format) is not None
+    return tables._arrow_fields(frame, float_format) is not None
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_any_values_are_written_as_pandas_writes_them(rows: list[tuple]) -> None
 def test_without_pyarrow_pandas_writes_the_same_bytes(results, tmp_path: Path, monkeypatch) -> None:
     fast = write_csv_atomic(results.events, tmp_path / "fast.csv").read_bytes()
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # `import pyarrow` now raises ImportError
-    assert tables._arrow_csv(results.events, "%.6g") is None
+    assert tables._arrow_fields(results.events, "%.6g") is None
     assert write_csv_atomic(results.events, tmp_path / "slow.csv").read_bytes() == fast
 
 
