@@ -684,7 +684,8 @@ def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any], *,
 
     An override of a side's force default, ``sides.<side or *>.force.<key path>``, reaches every
     force of that side: the force entries that set that key path themselves
-    (``[sides.<side>.forces.<section>]``) get the new value too. To set one force, override
+    (``[sides.<side>.forces.<section>]``) lose their own value and inherit the new one. To set
+    one force, override
     ``sides.<side>.forces.<section>.<key path>``; given in the same call, such per-force overrides
     win over side-level ones whatever their order. This is the one override mechanism behind
     ``--set``, experiment specs, calibration priors and the classroom page's controls.
@@ -721,12 +722,14 @@ def _is_side_force_default(path: str) -> bool:
 
 
 def _reach_every_force(side: Any, keys: list[str], value: Any) -> None:
-    """Give every force entry of ``side`` that sets key path ``keys`` itself the new ``value``.
+    """Make every force entry of ``side`` take key path ``keys`` from the side's default.
 
     Follows the inheritance of :func:`_with_force_defaults`: an entry that does not set a key
-    inherits it (nothing to do); a table merged key by key is followed into; a table an entry
-    replaces whole (``capabilities``) gets the value set inside it. An empty ``keys`` (the
-    whole default table replaced) leaves the entries nothing of their own.
+    inherits it (nothing to do); an entry that sets it loses its own value and so inherits the
+    new default (a bad value is then reported once, where the override put it); a table merged
+    key by key is followed into; a table an entry replaces whole (``capabilities``) gets
+    ``value`` set inside it. An empty ``keys`` (the whole default table replaced) leaves the
+    entries nothing of their own.
     """
     forces = side.get("forces") if isinstance(side, dict) else None
     if not isinstance(forces, dict):
@@ -742,7 +745,7 @@ def _reach_every_force(side: Any, keys: list[str], value: Any) -> None:
             if not isinstance(node, dict) or key not in node:
                 break  # inherited from the side's default from here on
             if i == len(keys) - 1:
-                node[key] = copy.deepcopy(value)
+                del node[key]
             elif key in REPLACED_WHOLE:
                 table = node[key]
                 for k in keys[i + 1:-1]:

@@ -20,7 +20,7 @@ from conftest import base_data, write_case
 
 from sim.calibration import Prior, as_overrides
 from sim.runner import map_runs
-from sim.scenario import apply_overrides, load_scenario
+from sim.scenario import ScenarioError, apply_overrides, load_scenario
 
 SILENT = {"sides.*.force.war_rate_per_h": 0.0, "sides.*.force.ceasefire_rate_per_h": 0.0}
 """With these reaching every force, nobody ever fires."""
@@ -94,9 +94,18 @@ def test_a_loaded_scenario_behaves_like_a_file(own_file: Path) -> None:
 def test_apply_overrides_changes_the_entries_only_where_they_set_the_key() -> None:
     raw = _own_values()
     out = apply_overrides(raw, {"sides.*.force.discipline": 0.9})
-    assert out["sides"]["east"]["forces"]["south"]["discipline"] == 0.9
-    assert out["sides"]["east"]["forces"]["north"] == {}  # still inherits: nothing written
+    south = out["sides"]["east"]["forces"]["south"]
+    assert "discipline" not in south  # inherits the new default now
+    assert south["war_rate_per_h"] == 9.0  # what the override does not name stays
+    assert out["sides"]["east"]["forces"]["north"] == {}
     assert raw == _own_values()  # the input is not mutated
+
+
+def test_a_bad_side_default_is_reported_once_where_the_override_put_it(own_file: Path) -> None:
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(own_file, {"sides.east.force.discipline": 1.5})
+    assert str(info.value) == (f"{own_file}: sides.east.force.discipline = 1.5: "
+                               "Input should be less than or equal to 1")
 
 
 # -- the four entry points ---------------------------------------------------------------------
