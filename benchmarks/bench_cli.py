@@ -25,8 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-IMPORTS = "import sim.cli, sim.commands.run, sim.runner, sim.figures.timeline, sim.record"
-"""What ``ceasefire run`` imports before its first run."""
+IMPORTS = ("from sim.cli import build_parser; build_parser('run'); "
+           "import sim.runner, sim.figures.timeline, sim.record, sim.tables, pyarrow.compute, pyarrow.csv")
+"""What ``ceasefire run`` imports: its parser, then the modules it uses to run, draw and write."""
 
 
 def best_subprocess(args: list[str], repeats: int, cwd: str | None = None) -> float:
