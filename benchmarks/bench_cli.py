@@ -65,13 +65,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--imports", default=IMPORTS,
+                        help="the import statement timed (e.g. to compare with an older checkout)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
     load_before = os.getloadavg()
     python = sys.executable
     startup = best_subprocess([python, "-c", "pass"], args.repeats)
-    imports = best_subprocess([python, "-c", IMPORTS], args.repeats)
+    imports = best_subprocess([python, "-c", args.imports], args.repeats)
     with tempfile.TemporaryDirectory() as tmp:
         run = [python, "-m", "sim.cli", "run", args.scenario, "--runs", str(args.runs), "--seed", "0",
                "--workers", str(args.workers), "--out", str(Path(tmp) / "out"), "--json"]
