@@ -17,7 +17,16 @@ The story, in the order it happens:
    areas; a struck rear area raises its side's grievance everywhere.
 7. **Mediation.** The Mediator hears of violations after a delay and, within its capacity,
    presses both commands; pressure lowers violation and retaliation for a while, and its
-   credibility falls when violations continue despite it.
+   credibility falls when it hears of violations despite its pressure.
+8. **Commitment.** Each Command weighs the truce. Its commitment falls with every hostile act it
+   blames on the other side (most with strikes on its rear and its people), and with the pull of
+   its unmet war aims; it recovers towards its initial level, and the broker's interventions and
+   a guarantee prop it up. As it falls the command loosens its grip (discipline slackens, answers
+   come readier and heavier); below a threshold the command abandons the ceasefire and orders
+   offensive operations. The broker can bring it back (recommitment).
+9. **Peacekeepers.** Posts of a monitoring mission or an interposition force stand on some
+   sections: they detect incidents there and attribute them to the side that fired, report to
+   the broker, and (if armed) deter initiations and block answers.
 
 Time is simulated minutes relative to the ceasefire's effective time (t = 0). Agents read the
 model's state and its clock (``model.now``, ``model.after``); they know nothing of how they
@@ -32,13 +41,14 @@ from typing import TYPE_CHECKING
 
 import mesa
 
-from sim.events import INITIATED, NO_ONE, RETALIATION, SPILLOVER
-from sim.policies import INF, RETALIATION_POLICIES, ViolationRule
+from sim.events import ABANDON, INITIATED, NO_ONE, RECOMMIT, RETALIATION, SPILLOVER
+from sim.policies import INF, RETALIATION_POLICIES, Answer, ViolationRule
 
 if TYPE_CHECKING:
     from sim.model import CeasefireModel
     from sim.scenario import CommandParams, ForceParams, Section
     from sim.scenario import Mediator as MediatorParams
+    from sim.scenario import Peacekeepers as PeacekeepersParams
 
 LN2 = math.log(2.0)
 
@@ -61,19 +71,48 @@ class FrontSection(mesa.Agent):
         self.neighbours: list[FrontSection] = []
         self.forces: tuple[list[Force], list[Force]] = ([], [])
         """The forces each side holds here, by side index."""
+        self.post: Peacekeepers | None = None
+        """The peacekeepers, if they have a post on this section (rule 9)."""
 
     def rear_areas_of(self, side: int) -> list[FrontSection]:
         """Neighbouring rear areas belonging to ``side`` (targets for strikes on the rear)."""
         return [n for n in self.neighbours if n.is_rear and n.owner == side]
 
 
+MIN_PER_DAY = 1440.0
+CROSSING_TOLERANCE = 1e-9
+"""Commitment within this of a threshold at the computed crossing minute has crossed it."""
+ATTACKS, REAR_STRIKES, MISATTRIBUTED, WAR_AIMS, BROKER = (
+    "attacks", "rear_strikes", "misattributed_fire", "war_aims", "broker")
+"""What moved a command's commitment: hostile acts on its front, strikes on its rear or people,
+its own side's fire it blamed on the other side, the pull of its war aims, the broker."""
+
+
 class Command(mesa.Agent):
-    """A side's headquarters: orders the ceasefire, hears its forces, accuses the other side."""
+    """A side's headquarters: orders the ceasefire, hears its forces, weighs the truce (rule 8).
+
+    Commitment ``C`` in [0, 1] starts at ``commitment_initial`` at t = 0 and between events
+    follows ``dC/dt = r (C0 - C) - w (1 - g)``: it recovers towards ``C0`` at rate ``r``
+    (``recovery_per_day``) and is pulled down by the side's unmet war aims ``w``
+    (``war_aims_per_day``), which a guarantee ``g`` (the peacekeepers' ``guarantee``) offsets.
+    It drops at once by ``violation_cost x severity`` (``x rear_multiplier`` on its rear) plus
+    ``casualty_cost x casualties`` for every hostile act the command blames on the other side,
+    whether or not the other side fired it, and rises by ``commitment_support x pressure`` with
+    each intervention of the broker. It abandons the ceasefire below ``abandon_threshold``, and,
+    where the broker can bring it back, recommits above ``recommit_threshold``.
+
+    Sources: the commitment stock, its drivers and the threshold follow the suggestion in
+    shared/sources/ceasefire-literature.md section 7 (C <- C - a*violations - b*war-aim gap
+    - c*(1 - guarantee) + r*(C0 - C)); a side expecting to gain by fighting is not held by
+    carrots and sticks (Werner & Yuen 2005); third-party guarantees keep settlements in place
+    (Walter 1997, 2002). The linear form and every number are assumptions.
+    """
 
     def __init__(self, model: CeasefireModel, side: int, name: str, params: CommandParams) -> None:
         super().__init__(model)
         self.side = side
         self.name = name
+        self.params = params
         self.order_issue_min = params.order_issue_min
         """When the order to cease fire goes out (minutes; effective at t = 0 at the earliest)."""
         self.order_due_min = max(params.order_issue_min, model.now)
@@ -82,23 +121,197 @@ class Command(mesa.Agent):
         self.forces: list[Force] = []
         self.accusations = 0
         """Public accusations against the other side so far (one per incident blamed on it)."""
+        self.weighs = model.rules.commitment
+        """Whether this command weighs the truce at all (rule 8 switched on)."""
+        self.initial = params.commitment_initial if self.weighs else 1.0
+        self._c = self.initial
+        self._c_t = 0.0
+        """Commitment ``_c`` at minute ``_c_t``; it evolves from there by the ODE above."""
+        self._recovery = params.recovery_per_day / MIN_PER_DAY
+        self._pull = 0.0
+        self._watch = 0
+        self._watch_at = INF
+        """Counter and minute of the pending threshold check; only the latest is acted on."""
+        self.abandoned = False
+        """Whether the command has abandoned the ceasefire (and not recommitted since)."""
 
+    def set_guarantee(self, guarantee: float) -> None:
+        """A third-party guarantee cuts the pull of the war aims by this share (rule 9)."""
+        self._pull = self.params.war_aims_per_day / MIN_PER_DAY * (1.0 - guarantee)
+
+    # -- rule 1 ---------------------------------------------------------------------------------
     def order_ceasefire(self) -> None:
         """Rule 1: send the order to cease fire; it reaches each force after a random delay."""
         now = self.model.now
-        propagate = self.model.rules.order_propagation
-        draws = self.model.draws
         for force in self.forces:
-            delay = self.order_delay_mean_min * draws.exponential() if propagate else 0.0
-            force.order_arrival_min = now + delay
+            force.order_arrival_min = now + self._order_delay()
+            self.model.rearm(force)
+        if self.weighs and now >= 0.0:
+            self._watch_thresholds()
+
+    def _order_delay(self) -> float:
+        if not self.model.rules.order_propagation:
+            return 0.0
+        return self.order_delay_mean_min * self.model.draws.exponential()
 
     def accuse(self) -> None:
         """Publish an accusation against the other side."""
         self.accusations += 1
 
+    # -- rule 8: commitment -----------------------------------------------------------------------
+    def commitment(self, t: float) -> float:
+        """Commitment in [0, 1] at minute ``t`` (the initial level before t = 0)."""
+        dt = t - self._c_t
+        if dt <= 0.0 or not self.weighs:
+            return self._c
+        r = self._recovery
+        if r > 0.0:
+            target = self.initial - self._pull / r
+            c = target + (self._c - target) * math.exp(-r * dt)
+        else:
+            c = self._c - self._pull * dt
+        return 0.0 if c < 0.0 else (1.0 if c > 1.0 else c)
+
+    def reaches_min(self, level: float, t: float) -> float:
+        """When commitment, left to itself from minute ``t``, falls to ``level`` (inf: never).
+
+        Between events it moves monotonically towards ``C0 - w / r``, so it crosses a level
+        below it at most once.
+        """
+        if level <= 0.0:
+            return INF  # commitment never goes below 0
+        c = self.commitment(t)
+        if c <= level:
+            return t
+        r, pull = self._recovery, self._pull
+        if r > 0.0:
+            target = self.initial - pull / r
+            if target >= level:
+                return INF
+            return t + math.log((c - target) / (level - target)) / r
+        return t + (c - level) / pull if pull > 0.0 else INF
+
+    def _reaches_max(self, level: float, t: float) -> float:
+        """When commitment, left to itself from minute ``t``, rises to ``level`` (inf: never)."""
+        c = self.commitment(t)
+        if c >= level:
+            return t
+        r = self._recovery
+        if r <= 0.0:
+            return INF
+        target = self.initial - self._pull / r
+        if target <= level:
+            return INF
+        return t + math.log((target - c) / (target - level)) / r
+
+    def hostile_act(self, severity: float, on_rear: bool, casualties: int, term: str) -> None:
+        """An act this command blames on the other side (rightly or not) costs commitment."""
+        p = self.params
+        cost = p.violation_cost * severity * (p.rear_multiplier if on_rear else 1.0)
+        if casualties:
+            cost += p.casualty_cost * casualties
+        self._move(-cost, term)
+
+    def supported(self, pressure: float) -> None:
+        """The broker presses this side to keep the truce: commitment rises (rule 7 and 8)."""
+        self._move(self.model.mediator.params.commitment_support * pressure, BROKER)
+
+    def _move(self, change: float, term: str) -> None:
+        now = self.model.now
+        if not self.weighs or now < 0.0 or change == 0.0:
+            return
+        c = self.commitment(now) + change
+        self._c = 0.0 if c < 0.0 else (1.0 if c > 1.0 else c)
+        self._c_t = now
+        if change < 0.0:
+            for force in self.forces:  # their hazard bounds assumed at least this much commitment
+                if self._c < force.commitment_floor:
+                    self.model.rearm(force)
+        self._check(term)
+
+    def _check(self, term: str) -> None:
+        """Abandon or recommit if a threshold is crossed; else watch for the drift to cross one."""
+        p = self.params
+        if not self.abandoned and self._c < p.abandon_threshold:
+            self.abandon(term)
+        elif self.abandoned and self._c >= p.recommit_threshold and self._may_recommit():
+            self.recommit()
+        else:
+            self._watch_thresholds()
+
+    def _watch_thresholds(self) -> None:
+        """Make sure a check is due no later than the minute the drift alone would cross the
+        next threshold. One pending check is enough while it comes no later than that minute:
+        if it comes early, it looks again and schedules the next one."""
+        now = self.model.now
+        p = self.params
+        if self.abandoned:
+            when = self._reaches_max(p.recommit_threshold, now) if self._may_recommit() else INF
+        else:
+            when = self.reaches_min(p.abandon_threshold, now)
+        if when >= self._watch_at or when >= self.model.horizon_min:
+            return
+        self._watch += 1
+        self._watch_at = when
+        self.model.after(max(when - now, 0.0), self._drifted, self._watch)
+
+    def _drifted(self, watch: int) -> None:
+        if watch != self._watch:
+            return  # superseded by an earlier check
+        self._watch_at = INF
+        now = self.model.now
+        self._c = self.commitment(now)
+        self._c_t = now
+        p = self.params
+        # The crossing minute is computed; within rounding, take it as crossed.
+        if not self.abandoned and self._c < p.abandon_threshold + CROSSING_TOLERANCE:
+            self._c = min(self._c, math.nextafter(p.abandon_threshold, -INF))
+        elif self.abandoned and self._c > p.recommit_threshold - CROSSING_TOLERANCE:
+            self._c = max(self._c, p.recommit_threshold)
+        self._check(WAR_AIMS if not self.abandoned else BROKER)
+
+    def _may_recommit(self) -> bool:
+        mediator = self.model.mediator
+        return mediator is not None and self.model.mediating and mediator.params.recommitment
+
+    def abandon(self, term: str) -> None:
+        """Commitment fell below the threshold: order offensive operations again."""
+        now = self.model.now
+        self.abandoned = True
+        self._watch_at = INF  # the next threshold to watch is the other one
+        self.model.decide(self.side, ABANDON, term, self._c)
+        for force in self.forces:
+            if force.order_arrival_min > now:
+                force.order_arrival_min = INF  # the order to cease fire is called back
+            force.resume_arrival_min = now + self._order_delay()
+            self.model.rearm(force)
+        self._watch_thresholds()
+
+    def recommit(self) -> None:
+        """Brought back by the broker: order the ceasefire again; grudges are set aside."""
+        now = self.model.now
+        self.abandoned = False
+        self._watch_at = INF
+        self.model.decide(self.side, RECOMMIT, BROKER, self._c)
+        for force in self.forces:
+            if force.resume_arrival_min > now:
+                force.resume_arrival_min = INF  # the order to resume had not arrived yet
+            else:
+                force.order_arrival_min = now + self._order_delay()
+                force.resume_arrival_min = INF
+            force.policy.reset()
+            self.model.rearm(force)
+        self._watch_thresholds()
+
 
 class Mediator(mesa.Agent):
-    """The broker of the agreement: hears of violations, presses both commands (rule 7)."""
+    """The broker of the agreement: hears of violations, presses both commands (rule 7).
+
+    A report of a violation reaches it after a delay. If its pressure is still on when the
+    report arrives, the violation happened despite it and costs credibility. It intervenes on
+    a report when it has capacity left: at most ``capacity_per_day`` interventions in any 24 h,
+    at least 24 h / capacity apart. Assumption: the functional forms are ours.
+    """
 
     def __init__(self, model: CeasefireModel, params: MediatorParams) -> None:
         super().__init__(model)
@@ -112,7 +325,8 @@ class Mediator(mesa.Agent):
         self.intervention_times: deque[float] = deque()
         self.interventions: list[tuple[float, int, float, float]] = []
         """(minute, side blamed, pressure on side 0, pressure on side 1), one per intervention."""
-        self.report_pending = False
+        self.spacing_min = (MIN_PER_DAY / params.capacity_per_day if params.capacity_per_day
+                            else INF)
         self.monitors = params.monitors
         self.accuracy = params.monitor_accuracy
         """With monitors: the chance an incident is attributed to the side that fired."""
@@ -132,25 +346,22 @@ class Mediator(mesa.Agent):
         right = self.accuracy if self.monitors else 1.0 - 0.5 * ambiguity
         return side if self.model.draws.uniform() < right else 1 - side
 
-    def hear_of(self, blamed: int) -> None:
-        """A violation blamed on ``blamed`` is reported to the mediator (it arrives later)."""
+    def report(self, blamed: int, delay_mean_min: float) -> None:
+        """A violation blamed on ``blamed`` is reported; the report arrives after a delay."""
         model = self.model
-        now = model.now
+        model.after(delay_mean_min * model.draws.exponential(), self.hear_of, blamed)
+
+    def hear_of(self, blamed: int) -> None:
+        """A report arrives: credibility suffers if its pressure was on; it may intervene."""
+        now = self.model.now
         if now < self.pressure_until:
-            # Violations continuing despite its pressure cost the mediator credibility.
             self.credibility *= 1.0 - self.params.credibility_loss
-            return
-        if self.report_pending or not self._has_capacity(now):
-            return
-        self.report_pending = True
-        model.after(self.report_delay_mean_min * model.draws.exponential(), self.intervene, blamed)
+        if self._has_capacity(now):
+            self.intervene(blamed)
 
     def intervene(self, blamed: int) -> None:
         """Press both commands: full pressure on the side blamed, some on the other."""
         now = self.model.now
-        self.report_pending = False
-        if not self._has_capacity(now):
-            return
         p = self.params
         strength = p.effectiveness * self.credibility
         self.pressure = [0.0, 0.0]
@@ -159,12 +370,54 @@ class Mediator(mesa.Agent):
         self.pressure_until = now + p.pressure_duration_min
         self.intervention_times.append(now)
         self.interventions.append((now, blamed, self.pressure[0], self.pressure[1]))
+        for command in self.model.commands:
+            command.supported(self.pressure[command.side])
 
     def _has_capacity(self, now: float) -> bool:
         times = self.intervention_times
-        while times and times[0] <= now - 1440.0:
+        while times and times[0] <= now - MIN_PER_DAY:
             times.popleft()
-        return len(times) < self.params.capacity_per_day
+        return (len(times) < self.params.capacity_per_day
+                and (not times or now - times[-1] >= self.spacing_min))
+
+
+class Peacekeepers(mesa.Agent):
+    """A monitoring mission or interposition force with posts on some sections (rule 9).
+
+    A post detects an incident fired from its section with the kind's ``detection``
+    probability and attributes it to the side that fired with ``attribution_accuracy`` (else
+    it leaves it unattributed); attributed incidents after t = 0 are reported to the broker
+    after a delay. An armed force also prevents a share ``deterrence`` of would-be initiations
+    under the ceasefire and blocks a share ``answer_blocking`` of answers. An observer-only
+    mission (deterrence 0, like the OSCE's monitors in Donbas) is the same agent, counting what
+    it sees. Sources: monitors act through information, attribution and early warning; armed
+    peacekeepers cut violence (shared/sources/ceasefire-literature.md section 4; Fortna 2004,
+    Hultman, Kathman & Shannon 2014); the per-kind numbers are assumptions.
+    """
+
+    def __init__(self, model: CeasefireModel, params: PeacekeepersParams) -> None:
+        super().__init__(model)
+        self.params = params
+        self.label = params.label or "peacekeepers"
+        self.detection = tuple(params.detection.get(k, 0.5) for k in model.kind_names)
+        """Chance a post detects an incident, by kind code."""
+        self.accuracy = params.attribution_accuracy
+        self.report_delay_mean_min = params.report_delay_mean_min
+        self.seen = [0, 0]
+        """Incidents the posts detected, by the side that fired."""
+        self.attributed = [0, 0]
+        """Of those, the ones attributed (always to the side that fired)."""
+
+    def observe(self, side: int, kind: int) -> tuple[bool, int]:
+        """Whether a post sees an incident fired by ``side``, and whom it blames (or NO_ONE)."""
+        draws = self.model.draws
+        if draws.uniform() >= self.detection[kind]:
+            return False, NO_ONE
+        self.seen[side] += 1
+        if draws.uniform() >= self.accuracy:
+            return True, NO_ONE
+        self.attributed[side] += 1
+        return True, side
 
 
 class Force(mesa.Agent):
@@ -206,22 +459,34 @@ class Force(mesa.Agent):
                     tuple(model.kind_index[k] for k in names),
                     tuple(_cumulative([params.capabilities[k] for k in names])))
 
+        # Rule 9: a post on this section deters initiations under the ceasefire, blocks answers.
+        post = self.post = section.post
+        """The peacekeepers' post on this section, if any (rule 9)."""
+        self.deterred = 1.0 - post.params.deterrence if post is not None else 1.0
+        """Share of would-be initiations under the ceasefire that go ahead (rule 9)."""
+        self.blocking = post.params.answer_blocking if post is not None else 0.0
+
         # Rates per minute, fixed for the run.
         self.war_rate_per_min = params.war_rate_per_h / 60.0
         self.offensive_rate_per_min = (self.war_rate_per_min * params.last_minute_gain
                                        * params.offensive_intent * section.value)
-        self.indiscipline_rate_per_min = (params.ceasefire_rate_per_h / 60.0
-                                          * (1.0 - params.discipline))
+        self.ceasefire_rate_per_min = params.ceasefire_rate_per_h / 60.0 * self.deterred
         self.spoiler = params.offensive_intent > 0 and draws.uniform() < params.spoiler_probability
         """Whether this force keeps its offensive intent after the order (rule 2)."""
 
         self.order_arrival_min = INF
         """When the ceasefire order reaches this force (inf until it is sent)."""
+        self.resume_arrival_min = INF
+        """When an order to resume offensive operations reaches it (inf: none sent, rule 8)."""
         self._grievance = 0.0
         self._grievance_t = model.now
         self._decay_per_min = LN2 / params.grievance_half_life_min
         self.answer_pending = False
         """True while an answer is on its way: further acts only add grievance."""
+        self.grievance_cap = INF
+        self.commitment_floor = -INF
+        """Grievance and commitment the current hazard bound allows for; outside them the bound
+        no longer holds and the force's incident clock is re-armed."""
 
     # -- state the rules read ------------------------------------------------------------------
     @property
@@ -231,17 +496,19 @@ class Force(mesa.Agent):
 
     def under_ceasefire(self, t: float) -> bool:
         """Whether the force is bound by the ceasefire at minute ``t``."""
-        return t >= 0.0 and t >= self.order_arrival_min
+        return t >= 0.0 and self.order_arrival_min <= t < self.resume_arrival_min
 
     def posture_change_min(self, t: float) -> float:
-        """The next minute at which this force's posture may change (for hazard bounds)."""
-        if self.under_ceasefire(t):
-            return INF
-        if self.order_arrival_min < INF:
-            return max(0.0, self.order_arrival_min)
-        # Not sent yet: nothing changes before the command sends it (at exactly this minute,
-        # which comes before this force's wake-up at the same minute: it was scheduled first).
-        return max(0.0, self.command.order_due_min)
+        """The next minute after ``t`` at which this force's posture changes, as far as is known.
+
+        A new order (to cease fire, resume or recommit) re-arms the force's incident clock, so
+        only the orders already on their way count here.
+        """
+        nxt = INF
+        for m in (self.order_arrival_min, self.resume_arrival_min, 0.0):
+            if t < m < nxt:
+                nxt = m
+        return nxt
 
     def grievance(self, t: float) -> float:
         """Grievance in [0, 1] at minute ``t``: it fades with its half-life, unless a grudge is held."""
@@ -254,14 +521,22 @@ class Force(mesa.Agent):
         mediator = self.model.mediator
         return mediator.pressure_on(self.side, t) if mediator is not None else 0.0
 
+    def grip(self, t: float) -> float:
+        """How firmly the command holds this force to the truce: its commitment (rule 8)."""
+        return self.command.commitment(t)
+
     def aggrieve(self, amount: float, t: float) -> None:
         """Grievance rises by ``amount`` (capped at 1)."""
         self._grievance = min(1.0, self.grievance(t) + amount)
         self._grievance_t = t
+        if self._grievance > self.grievance_cap:
+            self.model.rearm(self)
 
     # -- the hazard, summed over the violation rules ---------------------------------------------
     def hazard_bound(self, t: float) -> tuple[float, float]:
         """Upper bound on the hazard (per minute) valid from ``t`` to the returned minute."""
+        self.grievance_cap = INF
+        self.commitment_floor = -INF
         bound = 0.0
         until = INF
         for rule in self.rules:
@@ -299,27 +574,50 @@ class Force(mesa.Agent):
         # facing us on our own section; towns always notice being hit).
         facing = self.section.forces[them]
         detected = on_rear or draws.uniform() < k.detection_probability
-        blamed_by_them = blamed_by_us = mediator_blame = NO_ONE
+        blamed_by_them = blamed_by_us = mediator_blame = post_blame = NO_ONE
+        post_seen = False
+        post = self.post
+        if post is not None:  # rule 9: a post sees fire from its section
+            post_seen, post_blame = post.observe(self.side, kind)
         if detected:
             blamed_by_them = self.side
             if model.rules.attribution_errors and draws.uniform() < k.ambiguity:
                 blamed_by_us = them  # "they fired first"
-            if now >= 0.0 and model.mediator is not None:
-                mediator_blame = model.mediator.attribute(self.side, k.ambiguity)
         casualties = draws.poisson(k.casualties_mean) if k.casualties_mean > 0 else 0
+        mediator = model.mediator
+        if now >= 0.0 and mediator is not None:
+            # Rule 7: the broker hears through the posts, its own monitors, or the side fired on.
+            if post_blame != NO_ONE:
+                mediator_blame = post_blame
+                delay = post.report_delay_mean_min
+            elif mediator.monitors and (post_seen or draws.uniform() < k.detection_probability):
+                mediator_blame = mediator.attribute(self.side, k.ambiguity)
+                delay = mediator.report_delay_mean_min
+            elif detected:
+                mediator_blame = mediator.attribute(self.side, k.ambiguity)
+                delay = mediator.report_delay_mean_min
+            if mediator_blame != NO_ONE and model.mediating:
+                mediator.report(mediator_blame, delay)
         if self.side == 0:
             blame_0, blame_1 = blamed_by_us, blamed_by_them
         else:
             blame_0, blame_1 = blamed_by_them, blamed_by_us
         event = model.log.record(now, section.index, self.side, kind, k.severity, cause, parent,
-                                 them, detected, blame_0, blame_1, mediator_blame, casualties)
+                                 them, detected, blame_0, blame_1, mediator_blame, casualties,
+                                 post_seen, post_blame)
         if not detected:
             return event
-        model.commands[them].accuse()
+        victim = model.commands[them]
+        victim.accuse()
+        weighing = now >= 0.0 and victim.weighs
+        # Rule 8: a command that believes it was attacked loses commitment, rightly or not.
+        if weighing:
+            victim.hostile_act(k.severity, on_rear, casualties,
+                               REAR_STRIKES if on_rear or casualties else ATTACKS)
         if blamed_by_us != NO_ONE:
             self.command.accuse()
-        if mediator_blame != NO_ONE and model.mediating:
-            model.mediator.hear_of(mediator_blame)
+            if weighing:
+                self.command.hostile_act(k.severity, False, 0, MISATTRIBUTED)
         spillover = model.spillover
         if on_rear:
             # Rule 6: a struck rear area aggrieves every force of its side.
@@ -337,17 +635,32 @@ class Force(mesa.Agent):
 
     # -- rule 5: retaliation -----------------------------------------------------------------------
     def perceive(self, event: int, severity: float, on_our_rear: bool, cause: int) -> None:
-        """A hostile act has been perceived: grievance rises, and the policy may answer it."""
+        """A hostile act has been perceived: grievance rises, and the policy may answer it.
+
+        Rule 8: as the command's commitment ``C`` falls, answers come readier and heavier: an
+        act the policy would let go is answered in kind with probability ``1 - C``, and an
+        answer goes one rung up the ladder with probability ``1 - C`` (assumption).
+        """
         model = self.model
         now = model.now
         self.aggrieve(self.params.grievance_gain * severity, now)
+        self.policy.notice(severity)
         if not model.rules.retaliation or self.answer_pending:
             return
         draws = model.draws
         pressure = self.pressure(now)
         if pressure > 0.0 and draws.uniform() < pressure:
             return  # held back by the mediator's pressure
+        if self.blocking > 0.0 and self.under_ceasefire(now) and draws.uniform() < self.blocking:
+            return  # held back by the peacekeepers' post (rule 9)
         answer = self.policy.answer(severity, draws)
+        slack = 1.0 - self.grip(now)
+        if slack > 0.0:
+            if answer is None:
+                if draws.uniform() < slack:
+                    answer = self.policy.in_kind(severity, draws)
+            elif answer.rung + 1 < len(self.ladder) and draws.uniform() < slack:
+                answer = Answer(answer.rung + 1, answer.delay_min)
         if answer is None:
             return
         kind = self.ladder[answer.rung]

@@ -37,7 +37,6 @@ from sim.figures.live import (
     table_now,
 )
 from sim.model import CeasefireModel
-from sim.outcomes import collapse_min
 from sim.policies import RETALIATION_POLICIES
 from sim.scenario import BUNDLED, Scenario, load_scenario, parameter_info
 
@@ -229,9 +228,6 @@ def status(model: CeasefireModel) -> dict[str, Any]:
     """The numbers the status panel shows (minutes relative to t = 0)."""
     events = table_now(model, "events")
     post = events[events["t_min"] >= 0]
-    window = model.case.outcomes
-    collapse = collapse_min(events["t_min"].to_numpy(), model.start_min,
-                            window.collapse_window_min, window.collapse_fraction)
     orders = table_now(model, "orders")
     return {
         "now_min": model.now,
@@ -241,16 +237,27 @@ def status(model: CeasefireModel) -> dict[str, Any]:
         "forces_ordered": int((orders["order_arrival_min"] <= model.now).sum()),
         "forces": len(orders),
         "interventions": len(table_now(model, "interventions")),
-        "collapse_min": None if math.isnan(collapse) else collapse,
+        "collapse_min": model.collapsed_at_min,
+        "status": model.status,
+        "commitment": {c.name: c.commitment(model.now) for c in model.commands},
+        "abandoned": [c.name for c in model.commands if c.abandoned],
     }
 
 
 def verdict(model: CeasefireModel) -> str:
-    """"Ceasefire holding", "Collapsed at +HH:MM" or, before t = 0, "Not yet in force"."""
+    """The run's status in words: not yet in force, holding, eroding, or collapsed (rule 8)."""
     s = status(model)
-    if s["collapse_min"] is not None:
-        return f"Collapsed at {clock_text(s['collapse_min'])}"
-    return "Not yet in force (starts at t = 0)" if s["now_min"] < 0 else "Ceasefire holding"
+    state = s["status"]
+    if state == "collapsed":
+        sides = " and ".join(model.case.sides[n].label or n for n in s["abandoned"])
+        return f"Collapsed: {sides} abandoned the ceasefire (first at {clock_text(s['collapse_min'])})"
+    if state == "not yet in force":
+        return "Not yet in force (starts at t = 0)"
+    if state == "eroding":
+        return "Ceasefire eroding: a side's commitment is falling towards abandonment"
+    if state == "holding":
+        return "Ceasefire holding"
+    return f"Status {state}"
 
 
 def status_lines(model: CeasefireModel) -> list[tuple[str, str]]:
@@ -263,6 +270,7 @@ def status_lines(model: CeasefireModel) -> list[tuple[str, str]]:
                           f"after t = 0 ({causes})"),
         ("Order to cease fire", f"reached {s['forces_ordered']} of {s['forces']} forces"),
         ("Mediator interventions", str(s["interventions"])),
+        ("Commitment to the truce", ", ".join(f"{n} {100 * c:.0f}%" for n, c in s["commitment"].items())),
     ]
 
 

@@ -15,15 +15,21 @@ Interface 6:187; importance weights and kernel as in Beaumont et al. 2009, Biome
    interval: the exact posterior under the record's interval likelihood), or when the acceptance
    rate fell below ``min_acceptance``.
 
+Priors may also sit on observation parameters (``observations.claim_inflation``): those feed the
+claim model of each run and are never applied to the scenario. Monitor counts are drawn per run
+from ``sim.observations.monitor_seed(S, i)``, apart from the run's model stream.
+
 Parameters live in the *unit space* of their priors: ``z = (g(θ) - g(low)) / (g(high) - g(low))``
 with ``g`` the identity (uniform) or the logarithm (log-uniform), so every prior is uniform on
 the unit cube and the prior density cancels out of the weights. Integer parameters are rounded
 when applied.
 
 Distance: ``d = sqrt(mean_j (e_j / s_j)^2)`` where ``e_j`` is how far statistic ``j`` falls outside
-its reported interval (sim.observations) and ``s_j`` is the standard deviation of statistic ``j``
-over population 0 (the prior predictive), floored at a tenth of its natural unit, so every
-statistic weighs by how much it varies under the priors rather than by its units.
+its reported interval (sim.observations; for monitor counts and numeric claims, whose interval is
+one point, the value distance ``|g(simulated) - g(observed)|``, ``g = log1p`` by default) and
+``s_j`` is the standard deviation of statistic ``j`` over population 0 (the prior predictive),
+floored at a tenth of its natural unit, so every statistic weighs by how much it varies under the
+priors rather than by its units.
 
 Determinism: simulation ``i`` of a calibration seeded ``S`` (counted over all populations) uses
 ``sim.runner.run_seed(S, i)``; proposals come from ``SeedSequence(S, spawn_key=(PROPOSALS, t))``;
@@ -44,12 +50,16 @@ import numpy as np
 import pandas as pd
 
 from sim.observations import (
+    OBSERVATION_PARAMETERS,
     Settings,
     Statistic,
     interval_excess,
     load_observations,
+    monitor_seed,
     needed_minutes,
+    needs_observer,
     observed_bounds,
+    observer,
     simulated,
 )
 from sim.runner import RunPool, map_runs, progress_bar, write_csv_atomic
@@ -129,7 +139,8 @@ class Spec:
 
 SPEC_KEYS = {"calibration": ("scenario", "events_file", "particles", "budget", "seed", "quantile",
                              "min_acceptance", "horizon_h"),
-             "observations": ("precision_min", "calm_max", "quiet_window_min"),
+             "observations": ("precision_min", "calm_max", "quiet_window_min", "heavy_per_day",
+                              "count_scale", "claim_inflation"),
              "priors": ()}
 PRIOR_KEYS = ("distribution", "low", "high")
 
@@ -173,7 +184,12 @@ def load_spec(path: str | Path) -> Spec:
         precision_min=_number(path, "observations.precision_min", obs, Settings.precision_min, lo=0),
         calm_max=int(_number(path, "observations.calm_max", obs, Settings.calm_max, lo=0, integer=True)),
         quiet_window_min=_number(path, "observations.quiet_window_min", obs, Settings.quiet_window_min,
-                                 lo=0, strict=True))
+                                 lo=0, strict=True),
+        heavy_per_day=_number(path, "observations.heavy_per_day", obs, Settings.heavy_per_day, lo=0,
+                              strict=True),
+        count_scale=_choice(path, "observations.count_scale", obs, Settings.count_scale, ("log", "linear")),
+        claim_inflation=_number(path, "observations.claim_inflation", obs, Settings.claim_inflation,
+                                lo=0, strict=True))
     priors = _priors(path, raw.get("priors", {}), case)
     horizon = cal.get("horizon_h")
     spec = Spec(
@@ -214,6 +230,29 @@ def _number(path: Path, key: str, table: Mapping[str, Any], default: float, *, l
     return float(value)
 
 
+def _choice(path: Path, key: str, table: Mapping[str, Any], default: str, allowed: Sequence[str]) -> Any:
+    value = table.get(key.rsplit(".", 1)[-1], default)
+    if value not in allowed:
+        raise ScenarioError(f"{path}: {key} = {value!r}: allowed: {', '.join(allowed)}")
+    return value
+
+
+def is_observation_parameter(path: str) -> bool:
+    """Whether a prior's key path is a parameter of the observation model (``observations.*``):
+    it lives in the calibration spec and is never applied to the scenario."""
+    return path.startswith("observations.")
+
+
+def parameter_or_observation_info(key: str) -> dict[str, Any] | None:
+    """The definition of a scenario parameter or an observation parameter; None if unknown."""
+    if is_observation_parameter(key):
+        return OBSERVATION_PARAMETERS.get(key)
+    try:
+        return parameter_info(key)
+    except (KeyError, AttributeError, TypeError):
+        return None
+
+
 def _priors(path: Path, table: Mapping[str, Any], case: Scenario) -> tuple[Prior, ...]:
     if not table:
         raise ScenarioError(f"{path}: priors: no parameters to calibrate; add e.g. "
@@ -228,14 +267,12 @@ def _priors(path: Path, table: Mapping[str, Any], case: Scenario) -> tuple[Prior
         for k in entry:
             if k not in PRIOR_KEYS:
                 raise ScenarioError(f"{path}: {where}.{k}: unknown key; allowed: {', '.join(PRIOR_KEYS)}")
-        try:
-            info = parameter_info(key)
-        except (KeyError, AttributeError, TypeError):
-            info = None
+        info = parameter_or_observation_info(key)
         if info is None or isinstance(info["default"], bool) or not (
                 isinstance(info["default"], int | float) or any(b in info for b in ("ge", "gt", "le"))):
             raise ScenarioError(f"{path}: {where}: not a numeric scenario parameter "
-                                "(key paths as in the scenario file; * matches every name)")
+                                "(key paths as in the scenario file; * matches every name) "
+                                f"nor an observation parameter ({', '.join(OBSERVATION_PARAMETERS)})")
         dist = entry.get("distribution", "uniform")
         if dist not in DISTRIBUTIONS:
             raise ScenarioError(f"{path}: {where}.distribution = {dist!r}: "
@@ -254,6 +291,8 @@ def _priors(path: Path, table: Mapping[str, Any], case: Scenario) -> tuple[Prior
             if allowed:
                 raise ScenarioError(f"{path}: {where}.{bound} = {value:g}: outside the parameter's "
                                     f"range ({allowed})")
+            if is_observation_parameter(key):
+                continue
             try:
                 case.with_overrides({key: value}, origin=f"{path}: {where}.{bound}")
             except ScenarioError as exc:
@@ -383,6 +422,7 @@ def calibrate(spec: Spec, *, budget: int | None = None, seed: int | None = None,
     case, record_stats, horizon_min = calibration_case(spec)
     stats = record_stats if stats is None else stats
     low, high = observed_bounds(stats)
+    observed = needs_observer(stats)
     n, dims = spec.particles, len(spec.priors)
     bar = progress_bar(spec.budget, progress, unit="sim", desc="calibrating")
     used = 0
@@ -397,7 +437,11 @@ def calibrate(spec: Spec, *, budget: int | None = None, seed: int | None = None,
                            overrides_by_run=overrides, on_done=bar.update if bar else None,
                            pool=pool)
         used += len(z)
-        return values, np.array([simulated(stats, r.events, horizon_min) for r in records])
+        out = []
+        for run, row, rec in zip(runs, values, records, strict=True):
+            obs = run_observer(case, spec, row, run) if observed else None
+            out.append(simulated(stats, rec.events, horizon_min, obs))
+        return values, np.array(out)
 
     # One set of workers for every population: each loads the scenario once.
     pool = RunPool(case, workers) if workers > 1 else None
@@ -436,7 +480,7 @@ def calibrate(spec: Spec, *, budget: int | None = None, seed: int | None = None,
             bar.close()
         if pool is not None:
             pool.close()
-    original = _original(load_scenario(spec.scenario_path), spec.priors)
+    original = _original(load_scenario(spec.scenario_path), spec.priors, spec.settings)
     return Posterior(spec, list(stats), scales, pops, used, time.perf_counter() - started, reason,
                      spec.seed, original)
 
@@ -516,15 +560,35 @@ def prior_values(priors: Sequence[Prior], z: np.ndarray) -> np.ndarray:
 
 
 def as_overrides(priors: Sequence[Prior], row: np.ndarray) -> dict[str, float | int]:
-    """One row of parameter values as scenario overrides (key path -> value)."""
-    return {p.path: (int(v) if p.integer else float(v)) for p, v in zip(priors, row, strict=True)}
+    """One row of parameter values as scenario overrides (key path -> value); observation
+    parameters (``observations.*``) are left out."""
+    return {p.path: (int(v) if p.integer else float(v)) for p, v in zip(priors, row, strict=True)
+            if not is_observation_parameter(p.path)}
 
 
-def _original(case: Scenario, priors: Sequence[Prior]) -> dict[str, float]:
-    """The scenario's own value of each calibrated parameter (first match of a wildcard)."""
+def run_observer(case: Scenario, spec: Spec, row: np.ndarray, run: int) -> Any:
+    """The observation model of calibration run ``run`` with parameter values ``row``.
+
+    Peacekeepers' parameters (``peacekeepers.*``, e.g. ``recorded_per_incident_mean``) come from
+    the run's overrides, the claim inflation from its prior or the spec's setting; the monitor's
+    draws from :func:`sim.observations.monitor_seed` of the run, apart from the model's stream.
+    """
+    values = {p.path: float(v) for p, v in zip(spec.priors, row, strict=True)}
+    monitors = {k: v for k, v in values.items() if k.startswith("peacekeepers.")}
+    here = case.with_overrides(monitors, origin="calibration") if monitors else case
+    return observer(here, monitor_seed(spec.seed, run), spec.settings,
+                    claim_inflation=values.get("observations.claim_inflation"))
+
+
+def _original(case: Scenario, priors: Sequence[Prior], settings: Settings | None = None) -> dict[str, float]:
+    """The scenario's own value of each calibrated parameter (first match of a wildcard); the
+    spec's setting for observation parameters."""
     raw = case.model_dump(mode="python")
     out = {}
     for p in priors:
+        if is_observation_parameter(p.path):
+            out[p.path] = float(getattr(settings or Settings(), p.path.split(".", 1)[1]))
+            continue
         node: Any = raw
         for part in p.path.split("."):
             if part == "*" and isinstance(node, dict) and node:
@@ -567,7 +631,8 @@ def write_calibrated(posterior: Posterior, path: str | Path, *, sample_name: str
     spec = posterior.spec
     raw = read_toml(spec.scenario_path)
     name = raw.get("scenario", {}).get("name", spec.scenario_path.stem)
-    changes = {**posterior.medians(), "scenario.name": f"{name}-calibrated"}  # results apart
+    medians = {k: v for k, v in posterior.medians().items() if not is_observation_parameter(k)}
+    changes = {**medians, "scenario.name": f"{name}-calibrated"}  # results apart
     raw = apply_overrides(raw, changes, origin=str(spec.source))
     pop = posterior.last
     header = [
@@ -616,11 +681,9 @@ def read_posterior(path: str | Path) -> pd.DataFrame:
     if not params or len(frame) == 0:
         raise ScenarioError(f"{path}: no parameter columns or no rows")
     for c in params:
-        try:
-            parameter_info(c)
-        except (KeyError, AttributeError, TypeError):
+        if parameter_or_observation_info(c) is None:
             raise ScenarioError(f"{path}: column {c!r}: not a scenario key path "
-                                "(e.g. sides.*.force.discipline)") from None
+                                "(e.g. sides.*.force.discipline)")
         if not pd.api.types.is_numeric_dtype(frame[c]) or frame[c].isna().any():
             raise ScenarioError(f"{path}: column {c!r}: every value must be a number")
         infinite = frame.index[~np.isfinite(frame[c].to_numpy(dtype=float))]
@@ -651,7 +714,7 @@ def posterior_overrides(path: str | Path, runs: int, seed: int) -> dict[int, dic
 
 def draw_overrides(table: pd.DataFrame, runs: int, seed: int) -> dict[int, dict[str, Any]]:
     """Like :func:`posterior_overrides`, from a posterior table already in memory."""
-    params = [c for c in table.columns if c not in RESERVED_COLUMNS]
+    params = [c for c in table.columns if c not in RESERVED_COLUMNS and not is_observation_parameter(c)]
     w = table["weight"].to_numpy(dtype=float)
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(POSTERIOR_DRAWS, 0))))
     picks = rng.choice(len(table), size=runs, p=w / w.sum())
@@ -661,4 +724,5 @@ def draw_overrides(table: pd.DataFrame, runs: int, seed: int) -> dict[int, dict[
 
 def apply_medians(case: Scenario, posterior: Posterior) -> Scenario:
     """``case`` with the posterior medians applied (for the Python API)."""
-    return case.with_overrides(posterior.medians(), origin="posterior medians")
+    medians = {k: v for k, v in posterior.medians().items() if not is_observation_parameter(k)}
+    return case.with_overrides(medians, origin="posterior medians")

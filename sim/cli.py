@@ -19,7 +19,8 @@ from collections.abc import Sequence
 
 from sim.scenario import ScenarioError
 
-COMMANDS = ("run", "validate", "experiment", "sensitivity", "calibrate", "app")
+COMMANDS = ("run", "validate", "records", "import_events", "experiment", "sensitivity", "discover",
+            "calibrate", "replay", "app")
 """Subcommand modules under sim.commands, in the order ``--help`` lists them."""
 
 
@@ -36,8 +37,8 @@ def check_workers(workers: int) -> int:
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The argument parser with every subcommand registered, or only ``command``'s (then only
-    its module is imported)."""
+    """The argument parser with every subcommand registered, or only ``command``'s (a module
+    name from COMMANDS; then only that module is imported)."""
     parser = argparse.ArgumentParser(
         prog="ceasefire",
         description="Agent-based simulation of how ceasefires erode after their start time.")
@@ -53,8 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # The command is the first word (the top-level parser has no options but --help); anything
     # else, including a misspelt command, gets the full parser and its usage message.
-    command = argv[0] if argv and argv[0] in COMMANDS else None
-    args = build_parser(command).parse_args(argv)
+    module = argv[0].replace("-", "_") if argv else ""  # `import-events` lives in import_events
+    args = build_parser(module if module in COMMANDS else None).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except (ScenarioError, UsageError) as exc:

@@ -15,11 +15,14 @@ CAUSES = ("initiated", "retaliation", "spillover")
 """Why an incident happened: a force's own violation, an answer in the same section (or in
 kind, rear for rear), or an answer that spread to another section."""
 INITIATED, RETALIATION, SPILLOVER = range(3)
+ABANDON, RECOMMIT = "abandon", "recommit"
+"""A command's decisions (rule 8): abandon the ceasefire, or come back to it."""
 NO_ONE = -1
 """Code for 'no parent event' and 'blamed no one'."""
 
 FIELDS = ("t_min", "section", "side", "kind", "severity", "cause", "parent", "target",
-          "detected", "blame_0", "blame_1", "blame_mediator", "casualties")
+          "detected", "blame_0", "blame_1", "blame_mediator", "casualties", "post_seen",
+          "blame_post")
 """Order of the fields in a row; ``event`` (the row's index) is the event's id."""
 
 
@@ -40,11 +43,12 @@ class EventLog:
 
     def record(self, t_min: float, section: int, side: int, kind: int, severity: float,
                cause: int, parent: int, target: int, detected: bool, blame_0: int,
-               blame_1: int, blame_mediator: int, casualties: int) -> int:
+               blame_1: int, blame_mediator: int, casualties: int, post_seen: bool,
+               blame_post: int) -> int:
         """Append one incident and return its id."""
         rows = self.rows
         rows.append((t_min, section, side, kind, severity, cause, parent, target, detected,
-                     blame_0, blame_1, blame_mediator, casualties))
+                     blame_0, blame_1, blame_mediator, casualties, post_seen, blame_post))
         return len(rows) - 1
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -90,6 +94,8 @@ def events_frame(cols: Mapping[str, np.ndarray], sections: Sequence[str], sides:
         f"blamed_by_{sides[1]}": side_names[ints["blame_1"]],
         "blamed_by_mediator": side_names[ints["blame_mediator"]],
         "casualties": ints["casualties"],
+        "seen_by_post": ints["post_seen"].astype(bool),
+        "blamed_by_post": side_names[ints["blame_post"]],
     })
     return frame
 

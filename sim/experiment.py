@@ -41,10 +41,12 @@ from sim.scenario import Scenario
 
 OUTCOME_TYPES = {"first_violation_min": "float", "violations_per_h": "float", "sections_active": "int",
                  "retaliation_share": "float", "branching_ratio": "float", "pre_rate_per_h": "float",
-                 "collapse_min": "float", "held": "bool"}
+                 "collapse_min": "float", "held": "float", "recommitments": "float",
+                 "relapse_min": "float", "erosion_trend_per_day": "float"}
+"""``held`` is 1.0 / 0.0, or NaN where it is undefined (rule 8 off): never a silent True."""
 """Column type of each outcome in the batch tables."""
 SERIES_TYPES = {"run": "int", "point": "int", "t_min": "float", "incidents": "int", "initiated": "int",
-                "retaliation": "int", "spillover": "int", "holding": "bool"}
+                "retaliation": "int", "spillover": "int", "holding": "float"}
 """The long time-series table: per run and bin, incidents by cause and whether it still holds."""
 CONNECT_TIMEOUT = "20s"
 """How long to wait for a Dask scheduler before giving up."""
@@ -81,7 +83,8 @@ def run_chunk(case: Scenario, chunk: Chunk) -> tuple[dict[str, list[Any]], dict[
         if chunk.series_min is not None and rec.events is not None:
             meta = scenario.scenario
             series.append(_binned(rec.events, run, point, meta.start_min, meta.horizon_h * 60.0,
-                                  chunk.series_min, rec.outcomes["collapse_min"]))
+                                  chunk.series_min, rec.outcomes["collapse_min"],
+                                  rec.outcomes["held"]))
     joined = ({k: np.concatenate([s[k] for s in series]) for k in SERIES_TYPES} if series else None)
     return out, joined
 
@@ -100,8 +103,11 @@ def _point_scenario(case: Scenario, token: str, point: int, overrides: Mapping[s
 
 
 def _binned(log: Mapping[str, np.ndarray], run: int, point: int, start_min: float, horizon_min: float,
-            width: float, collapse: float) -> dict[str, np.ndarray]:
-    """Incidents per bin of ``width`` minutes (edges at multiples of it, so one falls on t = 0)."""
+            width: float, collapse: float, held: float) -> dict[str, np.ndarray]:
+    """Incidents per bin of ``width`` minutes (edges at multiples of it, so one falls on t = 0).
+
+    ``holding`` is 1.0 while no side has abandoned the ceasefire, NaN where that is undefined.
+    """
     k0, k1 = math.floor(start_min / width), math.ceil(horizon_min / width)
     n = k1 - k0
     t = log["t_min"]
@@ -116,7 +122,8 @@ def _binned(log: Mapping[str, np.ndarray], run: int, point: int, start_min: floa
         "initiated": np.bincount(idx[cause == INITIATED], minlength=n),
         "retaliation": np.bincount(idx[cause == RETALIATION], minlength=n),
         "spillover": np.bincount(idx[cause == SPILLOVER], minlength=n),
-        "holding": np.isnan(collapse) | (collapse >= starts + width),
+        "holding": (np.full(n, np.nan) if np.isnan(held) else
+                    (np.isnan(collapse) | (collapse >= starts + width)).astype(float)),
     }
 
 

@@ -8,7 +8,6 @@ collects one row with Mesa's DataCollector, so ``mesa.batch_run`` and ``SolaraVi
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,11 +17,12 @@ import mesa
 import numpy as np
 import pandas as pd
 import simpy
+from simpy.events import Timeout
 
-from sim.agents import Command, Force, FrontSection, Mediator
+from sim.agents import Command, Force, FrontSection, Mediator, Peacekeepers
 from sim.draws import Draws
-from sim.events import FIELDS, INITIATED, RETALIATION, SPILLOVER, EventLog
-from sim.hazard import incidents
+from sim.events import ABANDON, FIELDS, INITIATED, RETALIATION, SPILLOVER, EventLog
+from sim.hazard import Thinning
 from sim.policies import VIOLATION_RULES
 from sim.scenario import Scenario, load_scenario
 
@@ -37,8 +37,11 @@ def seed_sequence(seed: int | np.random.SeedSequence | None) -> np.random.SeedSe
     return np.random.SeedSequence(None if seed is None else int(seed))
 
 
-T_MIN, SECTION, CAUSE = (FIELDS.index(f) for f in ("t_min", "section", "cause"))
+SECTION, CAUSE = (FIELDS.index(f) for f in ("section", "cause"))
 """Positions of the fields the step tallies read in an event-log row."""
+DECISION_FIELDS = ("t_min", "side", "decision", "term", "commitment")
+"""A command's decision (rule 8): when, which side, abandon or recommit, the term that pushed
+it over (attacks, rear_strikes, misattributed_fire, war_aims, broker), its commitment then."""
 
 
 class CeasefireModel(mesa.Model):
@@ -103,21 +106,23 @@ class CeasefireModel(mesa.Model):
         self.log = EventLog(self.section_names, self.side_names, self.kind_names)
         """Every incident of the run."""
 
+        self.decisions: list[tuple[float, int, str, str, float]] = []
+        """The commands' decisions (rule 8), fields as in DECISION_FIELDS."""
         self._build_agents()
         self.mediating = self.mediator is not None and case.rules.mediation
 
+        self._thinning: dict[Force, Thinning] = {}
+        for force in self.forces:
+            self._thinning[force] = clock = Thinning(self.clock, force, self.draws)
+            clock.arm()
         for command in self.commands:
             command.order_due_min = self.at(command.order_issue_min, command.order_ceasefire)
-        for force in self.forces:
-            self.clock.process(incidents(self.clock, force, self.draws))
+            if command.weighs:
+                self.at(0.0, command._watch_thresholds)  # the drift of war aims starts at t = 0
 
         self._seen = 0
         self._interval = 0
         self._all_ordered = False
-        self._post_times: list[float] = []
-        self._pre_count = 0
-        self.collapsed_at_min: float | None = None
-        """When the ceasefire collapsed (see sim.outcomes.collapse_min), or None so far."""
         self._reset_interval_counts()
         self.datacollector = StepCollector(model_reporters=self._reporters())
         self.running = True
@@ -140,6 +145,14 @@ class CeasefireModel(mesa.Model):
                 if sec not in n.neighbours:
                     n.neighbours.append(sec)
 
+        posts = case.peacekeepers if case.rules.peacekeepers else None
+        self.peacekeepers: Peacekeepers | None = None
+        """The monitoring mission or interposition force (rule 9), if the scenario has one."""
+        if posts is not None:
+            self.peacekeepers = Peacekeepers(self, posts)
+            for name in posts.sections:
+                by_name[name].post = self.peacekeepers
+
         rules = [VIOLATION_RULES[name]() for name in case.rules.violation]
         self.commands: list[Command] = []
         self.forces: list[Force] = []
@@ -157,16 +170,19 @@ class CeasefireModel(mesa.Model):
                 self.forces_of[s].append(force)
         self.mediator: Mediator | None = (Mediator(self, case.mediator)
                                           if case.mediator is not None else None)
+        guarantee = posts.guarantee if posts is not None else 0.0
+        for command in self.commands:
+            command.set_guarantee(guarantee)
 
     # -- the clock ------------------------------------------------------------------------------------
     @property
     def now(self) -> float:
         """Current simulated minute, relative to the ceasefire's effective time."""
-        return self.clock.now
+        return self.clock._now  # simpy's own field behind Environment.now: one property, not two
 
     def after(self, delay_min: float, action: Callable[..., None], *args: Any) -> None:
         """Call ``action(*args)`` ``delay_min`` simulated minutes from now."""
-        self.clock.timeout(delay_min).callbacks.append(lambda _event: action(*args))
+        Timeout(self.clock, delay_min).callbacks.append(lambda _event: action(*args))
 
     def at(self, t_min: float, action: Callable[..., None], *args: Any) -> float:
         """Call ``action(*args)`` at minute ``t_min`` (now, if that has passed).
@@ -179,6 +195,14 @@ class CeasefireModel(mesa.Model):
             return now
         self.after(delay_to(now, t_min), action, *args)
         return t_min
+
+    def rearm(self, force: Force) -> None:
+        """Redraw ``force``'s next incident from now: its hazard may have risen past its bound."""
+        self._thinning[force].arm()
+
+    def decide(self, side: int, decision: str, term: str, commitment: float) -> None:
+        """Log a command's decision to abandon the ceasefire or recommit to it (rule 8)."""
+        self.decisions.append((self.clock.now, side, decision, term, commitment))
 
     def step(self) -> None:
         """Advance one reporting interval and collect one row of data."""
@@ -217,24 +241,41 @@ class CeasefireModel(mesa.Model):
         self.interval_retaliation = causes.count(RETALIATION)
         self.interval_spillover = causes.count(SPILLOVER)
         self.sections_active = len({r[SECTION] for r in new})
-        window = self.case.outcomes.collapse_window_min
-        for r in new:
-            t = r[T_MIN]
-            if t < 0:
-                self._pre_count += 1
-                continue
-            times = self._post_times
-            times.append(t)
-            if self.collapsed_at_min is None and self.start_min < 0:
-                pre_rate = self._pre_count / -self.start_min
-                need = self.case.outcomes.collapse_fraction * pre_rate * window
-                if need > 0 and len(times) - bisect.bisect_right(times, t - window) >= need:
-                    self.collapsed_at_min = t
 
     @property
     def holding(self) -> bool:
-        """Whether the ceasefire has not (yet) collapsed."""
-        return self.collapsed_at_min is None
+        """Whether no side has abandoned the ceasefire (and not recommitted since)."""
+        return not any(c.abandoned for c in self.commands)
+
+    @property
+    def collapsed_at_min(self) -> float | None:
+        """When a side first abandoned the ceasefire (see sim.outcomes.collapse_min), or None."""
+        for t, _side, decision, _term, _c in self.decisions:
+            if decision == ABANDON:
+                return t
+        return None
+
+    @property
+    def status(self) -> str:
+        """"not yet in force", "holding", "eroding" or "collapsed" (the page's status).
+
+        Collapsed while a side has abandoned the ceasefire; eroding once a side's commitment
+        has fallen ``outcomes.erosion_level`` of the way from its initial level down to its
+        abandonment threshold; without rule 8 only "holding" or "undefined" can be said.
+        """
+        now = self.clock.now
+        if now < 0:
+            return "not yet in force"
+        if not self.rules.commitment:
+            return "undefined (rule 8, commitment, is off)"
+        if not self.holding:
+            return "collapsed"
+        level = self.case.outcomes.erosion_level
+        for c in self.commands:
+            floor = c.params.abandon_threshold
+            if c.commitment(now) <= c.initial - level * (c.initial - floor):
+                return "eroding"
+        return "holding"
 
     @property
     def forces_ordered(self) -> float:
@@ -266,6 +307,7 @@ class CeasefireModel(mesa.Model):
         }
         for command in self.commands:
             reporters[f"accusations_by_{command.name}"] = _accusations(command)
+            reporters[f"commitment_{command.name}"] = _commitment(command)
         if self.mediator is not None:
             reporters["mediator_pressure"] = _pressure(self.mediator)
             reporters["mediator_credibility"] = _credibility(self.mediator)
@@ -289,6 +331,12 @@ class CeasefireModel(mesa.Model):
             "order_arrival_min": [f.order_arrival_min for f in self.forces],
             "spoiler": [f.spoiler for f in self.forces],
         })
+
+    def decisions_table(self) -> pd.DataFrame:
+        """The commands' decisions to abandon the ceasefire or recommit to it (rule 8)."""
+        frame = pd.DataFrame(self.decisions, columns=list(DECISION_FIELDS))
+        frame["side"] = [self.side_names[s] for s in frame["side"]]
+        return frame
 
     def interventions_table(self) -> pd.DataFrame:
         """The mediator's interventions (empty without a mediator)."""
@@ -360,6 +408,10 @@ class StepCollector(mesa.DataCollector):
 # Reporter factories: named functions rather than lambdas in a loop (late binding).
 def _accusations(command: Command) -> Callable[[CeasefireModel], int]:
     return lambda _m: command.accusations
+
+
+def _commitment(command: Command) -> Callable[[CeasefireModel], float]:
+    return lambda m: command.commitment(m.now)
 
 
 def _pressure(mediator: Mediator) -> Callable[[CeasefireModel], float]:

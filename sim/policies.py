@@ -100,8 +100,8 @@ class Spoiler(ViolationRule):
     """Some forces keep their offensive intent after the order: raids and strikes that fade.
 
     Rate = war rate x last_minute_gain x offensive_intent x section value x exp(-s / persistence)
-    x (1 - mediator pressure), s = minutes since the force came under the ceasefire; only forces
-    drawn as spoilers (with ``spoiler_probability``) follow it. Source: the commando incursion
+    x (1 - mediator pressure) x (1 - deterrence of a post), s = minutes since the force came under
+    the ceasefire; only forces drawn as spoilers (with ``spoiler_probability``) follow it. Source: the commando incursion
     towards Hadrut about three hours after the ceasefire took effect.
     """
 
@@ -112,7 +112,7 @@ class Spoiler(ViolationRule):
     def rate_per_min(self, force: Force, t: float) -> float:
         if not (force.spoiler and force.under_ceasefire(t)):
             return 0.0
-        return force.offensive_rate_per_min * (1.0 - force.pressure(t)) * math.exp(
+        return force.offensive_rate_per_min * force.deterred * (1.0 - force.pressure(t)) * math.exp(
             -(t - force.ceasefire_from_min) / force.params.spoiler_persistence_min)
 
     def bound_per_min(self, force: Force, t: float) -> tuple[float, float]:
@@ -123,33 +123,48 @@ class Spoiler(ViolationRule):
         # Without the mediator's pressure (which may end at any time) the rate only decays
         # from here; refresh the bound every half persistence time (at least every minute).
         persistence = force.params.spoiler_persistence_min
-        return (force.offensive_rate_per_min * math.exp(-(t - force.ceasefire_from_min) / persistence),
-                t + max(persistence / 2, 1.0))
+        return (force.offensive_rate_per_min * force.deterred
+                * math.exp(-(t - force.ceasefire_from_min) / persistence),
+                min(t + max(persistence / 2, 1.0), force.posture_change_min(t)))
 
 
 class Indiscipline(ViolationRule):
     """Under the order, incidents still start: more often with less discipline and more grievance.
 
-    Rate = ceasefire_rate x (1 - discipline) x (1 + grievance_weight x grievance)
-    x (1 - mediator pressure), grievance in [0, 1]. Assumption: the functional form is ours; the
-    report only shows fire continuing after noon "despite" the agreement.
+    Rate = ceasefire_rate x (1 - discipline x commitment) x (1 + grievance_weight x grievance)
+    x (1 - mediator pressure) x (1 - deterrence of a peacekeepers' post), grievance and the
+    command's commitment in [0, 1]. As commitment falls the command's grip loosens (rule 8);
+    a post deters initiations (rule 9). Assumption: the functional form is ours; the report
+    only shows fire continuing after noon "despite" the agreement.
     """
 
     name = "indiscipline"
     kinds = ("small_arms", "artillery")
     classifier: ClassVar[dict[str, object]] = {"posture": "ceasefire",
-                                               "depends_on": ("discipline", "grievance")}
+                                               "depends_on": ("discipline", "grievance",
+                                                              "commitment")}
+
+    GRIEVANCE_HEADROOM = 0.25
+    COMMITMENT_HEADROOM = 0.05
+    """The bound allows for this much more grievance and this much less commitment than now;
+    beyond that the force's incident clock is re-armed (fewer re-arms, looser bounds)."""
 
     def rate_per_min(self, force: Force, t: float) -> float:
         if not force.under_ceasefire(t):
             return 0.0
-        return force.indiscipline_rate_per_min * (1.0 - force.pressure(t)) * (
-            1.0 + force.params.grievance_weight * force.grievance(t))
+        return force.ceasefire_rate_per_min * (1.0 - force.params.discipline * force.grip(t)) * (
+            1.0 - force.pressure(t)) * (1.0 + force.params.grievance_weight * force.grievance(t))
 
     def bound_per_min(self, force: Force, t: float) -> tuple[float, float]:
         if not force.under_ceasefire(t):
             return 0.0, force.posture_change_min(t)
-        return force.indiscipline_rate_per_min * (1.0 + force.params.grievance_weight), INF
+        g = min(1.0, force.grievance(t) + self.GRIEVANCE_HEADROOM)
+        c = max(0.0, force.grip(t) - self.COMMITMENT_HEADROOM)
+        force.grievance_cap = g
+        force.commitment_floor = c
+        until = min(force.posture_change_min(t), force.command.reaches_min(c, t))
+        return (force.ceasefire_rate_per_min * (1.0 - force.params.discipline * c)
+                * (1.0 + force.params.grievance_weight * g), max(until, t))
 
 
 VIOLATION_RULES: dict[str, type[ViolationRule]] = {
@@ -193,8 +208,17 @@ class RetaliationPolicy:
     def answer(self, act_severity: float, draws: Draws) -> Answer | None:
         raise NotImplementedError
 
+    def notice(self, act_severity: float) -> None:
+        """A hostile act was perceived, whether or not it can be answered (pressure, an answer
+        already on its way): policies that remember acts remember it here."""
+
+    def in_kind(self, act_severity: float, draws: Draws) -> Answer:
+        """An answer in kind (the closest rung), after the usual delay: what a force whose
+        command has loosened its grip fires back where its policy would have let go (rule 8)."""
+        return self._after_delay(self._closest_rung(act_severity), draws)
+
     def reset(self) -> None:
-        """Forget everything remembered about past acts."""
+        """Forget everything remembered about past acts (a side that recommits, rule 8)."""
 
     @property
     def keeps_grievance(self) -> bool:
@@ -225,7 +249,7 @@ class TitForTat(RetaliationPolicy):
                                                "escalates": False, "forgives": False}
 
     def answer(self, act_severity: float, draws: Draws) -> Answer | None:
-        return self._after_delay(self._closest_rung(act_severity), draws)
+        return self.in_kind(act_severity, draws)
 
 
 class Proportional(RetaliationPolicy):
@@ -283,6 +307,9 @@ class Grudger(RetaliationPolicy):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.grudge = False
         """Whether a hostile act has been perceived since the last reset."""
+
+    def notice(self, act_severity: float) -> None:
+        self.grudge = True
 
     def answer(self, act_severity: float, draws: Draws) -> Answer | None:
         self.grudge = True

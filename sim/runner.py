@@ -24,7 +24,8 @@ import pandas as pd
 
 from sim.events import FIELDS, events_frame
 from sim.model import CeasefireModel, forget
-from sim.outcomes import OUTCOMES, held_at, run_outcomes
+from sim.model import DECISION_FIELDS
+from sim.outcomes import OUTCOMES, daily_violations, held_at, run_outcomes, undefined
 from sim.scenario import Scenario, load_scenario
 from sim.tables import write_csv_atomic
 
@@ -44,6 +45,18 @@ class RunRecord:
     outcomes: dict[str, float]
     events: dict[str, np.ndarray] | None
     steps: pd.DataFrame | None
+    decisions: list[tuple] = field(default_factory=list)
+    """The commands' decisions (rule 8): (t_min, side name, decision, term, commitment)."""
+
+
+def war_rate_per_h(scenario: Scenario) -> float:
+    """War-time intensity: incidents per hour all forces start under their war-time posture.
+
+    From the scenario's parameters (not a run's pre-ceasefire window), so outcomes measured
+    against it do not depend on ``scenario.start_min``.
+    """
+    return float(sum(f.war_rate_per_h for side in scenario.sides.values()
+                     for f in side.forces.values()))
 
 
 def run_one(scenario: Scenario, seed: int, run: int, *, keep_events: bool = True,
@@ -58,11 +71,14 @@ def run_one(scenario: Scenario, seed: int, run: int, *, keep_events: bool = True
     model.run_to_horizon()
     log = model.log.arrays()
     meta = scenario.scenario
-    outcomes = run_outcomes(log, start_min=meta.start_min, horizon_min=model.horizon_min,
-                            window_min=scenario.outcomes.collapse_window_min,
-                            fraction=scenario.outcomes.collapse_fraction)
+    outcomes = run_outcomes(log, model.decisions, start_min=meta.start_min,
+                            horizon_min=model.horizon_min, war_rate_per_h=war_rate_per_h(scenario),
+                            window_min=scenario.outcomes.relapse_window_min,
+                            fraction=scenario.outcomes.relapse_fraction,
+                            commitment=scenario.rules.commitment)
     record = RunRecord(run, outcomes, log if keep_events else None,
-                       model.steps_table() if keep_steps else None)
+                       model.steps_table() if keep_steps else None,
+                       [(*d[:1], scenario.side_names[d[1]], *d[2:]) for d in model.decisions])
     forget(model)
     return record
 
@@ -203,30 +219,73 @@ class Results:
         frame.insert(0, "run", run)
         return frame
 
+    @property
+    def decisions(self) -> pd.DataFrame:
+        """All runs' decisions to abandon the ceasefire or recommit (rule 8), with a ``run`` column."""
+        rows = [(rec.run, *d) for rec in self.records for d in rec.decisions]
+        return pd.DataFrame(rows, columns=["run", *DECISION_FIELDS])
+
+    @property
+    def daily(self) -> pd.DataFrame:
+        """Violations per full day after t = 0, per run (day 1 = the first 24 h); needs events."""
+        horizon = self.scenario.scenario.horizon_h * 60.0
+        rows = []
+        for rec in self.records:
+            if rec.events is not None:
+                counts = daily_violations(rec.events["t_min"], horizon)
+                rows += [(rec.run, d + 1, int(n)) for d, n in enumerate(counts)]
+        return pd.DataFrame(rows, columns=["run", "day", "violations"])
+
     def summary(self) -> dict[str, Any]:
-        """The batch in numbers; the same keys as ``ceasefire run --json``."""
+        """The batch in numbers; the same keys as ``ceasefire run --json``.
+
+        An outcome that cannot be computed is None, with the reason under ``undefined``.
+        """
         out = self.outcomes
-        horizon_h = self.scenario.scenario.horizon_h
+        case = self.scenario
+        horizon_h = case.scenario.horizon_h
         collapse = out["collapse_min"].to_numpy(dtype=float)
+        held = out["held"].to_numpy(dtype=float)
         first = out["first_violation_min"].to_numpy(dtype=float)
+        relapse = out["relapse_min"].to_numpy(dtype=float)
+        why = {name: reason for name in ("p_hold", "relapse_min")
+               if (reason := undefined(name, commitment=case.rules.commitment,
+                                       war_rate_per_h=war_rate_per_h(case))) is not None}
+        decisions = self.decisions
+        first_abandon = decisions[decisions["decision"] == "abandon"].groupby("run").head(1)
+        daily = self.daily
         return {
-            "scenario": self.scenario.scenario.name,
+            "scenario": case.scenario.name,
             "runs": self.runs,
             "seed": self.seed,
             "horizon_h": horizon_h,
             "first_violation_min": _spread(first),
-            "collapse_h": _spread(collapse / 60.0),
-            "p_hold": {f"{h}h": _number(held_at(collapse, h, horizon_h)) for h in HOLD_HOURS},
+            "collapse_h": None if "p_hold" in why else _spread(collapse / 60.0),
+            "p_hold": {f"{h}h": _number(held_at(collapse, h, horizon_h, held))
+                       for h in (*HOLD_HOURS, 168) if h in HOLD_HOURS or h <= horizon_h},
+            "collapse_by": {"side": first_abandon["side"].value_counts().to_dict(),
+                            "term": first_abandon["term"].value_counts().to_dict()},
+            "recommitments": {"mean": _number(float(np.nanmean(out["recommitments"]))
+                                              if "p_hold" not in why and self.runs else math.nan)},
+            "relapse_h": None if "relapse_min" in why else _spread(relapse / 60.0),
+            "p_relapsed": {f"{h}h": _number(1.0 - held_at(relapse, h, horizon_h))
+                           for h in HOLD_HOURS if "relapse_min" not in why},
             "violations_per_day": {"median": _number(np.nanmedian(
                 out["violations_per_h"].to_numpy(dtype=float) * 24.0) if self.runs else math.nan)},
+            "violations_by_day": ([_number(v) for v in
+                                   daily.groupby("day")["violations"].median().to_numpy()]
+                                  if len(daily) else []),
+            "erosion_trend_per_day": {"median": _median(out["erosion_trend_per_day"].to_numpy(dtype=float))},
             "retaliation_share": {"median": _median(out["retaliation_share"].to_numpy(dtype=float))},
             "branching_ratio": {"median": _median(out["branching_ratio"].to_numpy(dtype=float))},
             "events_total": int(sum(len(r.events["t_min"]) for r in self.records
                                     if r.events is not None)),
+            "undefined": why,
         }
 
     def write(self, out_dir: str | Path, *, events: pd.DataFrame | None = None) -> list[Path]:
-        """Write ``events.csv``, ``steps.csv`` and ``outcomes.csv`` into ``out_dir``, atomically.
+        """Write ``events.csv``, ``steps.csv``, ``outcomes.csv``, ``decisions.csv`` and
+        ``daily.csv`` into ``out_dir``, atomically.
 
         ``events``: :attr:`events`, if the caller has it already (decoding it is not free).
         """
@@ -234,7 +293,8 @@ class Results:
         out.mkdir(parents=True, exist_ok=True)
         written = []
         for name, frame in (("events.csv", self.events if events is None else events),
-                            ("steps.csv", self.steps), ("outcomes.csv", self.outcomes)):
+                            ("steps.csv", self.steps), ("outcomes.csv", self.outcomes),
+                            ("decisions.csv", self.decisions), ("daily.csv", self.daily)):
             written.append(write_csv_atomic(frame, out / name))
         return written
 

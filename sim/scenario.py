@@ -35,7 +35,10 @@ from sim.policies import RETALIATION_POLICIES, VIOLATION_RULES
 KIND_NAMES = ("small_arms", "artillery", "drone", "rockets", "raid")
 """Built-in incident kinds, lightest first (the ladder escalating policies climb)."""
 
-BUNDLED = ("karabakh-2020-10-10", "karabakh-2020-10-10.calibrated", "classroom-two-villages")
+BUNDLED = ("karabakh-2020-10-10", "karabakh-2020-10-10.calibrated", "classroom-two-villages",
+           "classroom-peacekeepers", "donbas-2020-07-27", "donbas-2018-08-29", "donbas-2018-07-01",
+           "israel-hezbollah-2024-11-27", "sudan-jeddah-2023-05-22", "yemen-2022-04-02")
+"""Scenarios shipped in the package: the default case, the classroom pair, the records library."""
 DEFAULT_SCENARIO = "karabakh-2020-10-10"
 
 
@@ -88,6 +91,10 @@ class Rules(_Strict):
     spillover: bool = param(True, doc="severe incidents provoke answers in neighbouring sections "
                                   "and strikes on rear areas")
     mediation: bool = param(True, doc="the mediator intervenes (needs a [mediator] table)")
+    commitment: bool = param(True, doc="rule 8: commands weigh the ceasefire and may abandon it; "
+                                       "off: commands never decide (collapse is then undefined)")
+    peacekeepers: bool = param(True, doc="rule 9: posts of the [peacekeepers] table detect, report, "
+                                         "deter and block (needs a [peacekeepers] table)")
 
     @field_validator("violation")
     @classmethod
@@ -103,11 +110,16 @@ class Rules(_Strict):
 class Outcomes(_Strict):
     """How a run's outcomes are judged (see sim.outcomes)."""
 
-    collapse_window_min: float = param(360.0, gt=0, unit="min",
-                                   doc="trailing window over which the violation rate is measured")
-    collapse_fraction: float = param(0.5, gt=0, unit="fraction of the pre-ceasefire rate",
-                                 doc="the ceasefire has collapsed when the trailing violation rate "
-                                     "reaches this fraction of the pre-ceasefire rate")
+    relapse_window_min: float = param(360.0, gt=0, unit="min",
+                                      doc="trailing window over which relapse into fighting is measured")
+    relapse_fraction: float = param(0.5, gt=0, unit="fraction of war-time intensity",
+                                    doc="violations have relapsed when the trailing rate reaches this "
+                                        "fraction of the war-time intensity (the forces' war-time "
+                                        "rates, from the scenario's parameters)")
+    erosion_level: float = param(0.5, ge=0, le=1, unit="fraction of the way from the initial "
+                                                       "commitment down to the abandonment threshold",
+                                 doc="a side is 'eroding' once its commitment has fallen this far "
+                                     "towards abandonment (the page's status)")
 
 
 class Kind(_Strict):
@@ -243,13 +255,44 @@ class ForceParams(_Strict):
 
 
 class CommandParams(_Strict):
-    """A side's headquarters: the ceasefire order and the reports it receives."""
+    """A side's headquarters: the ceasefire order, its commitment to the truce (rule 8)."""
 
     order_issue_min: float = param(0.0, unit="min",
                                doc="when the command orders its forces to cease fire (t relative to "
                                    "the ceasefire); the order takes effect at t = 0 at the earliest")
     order_delay_mean_min: float = param(20.0, ge=0, unit="min",
-                                    doc="mean delay (exponential) for the order to reach a force")
+                                    doc="mean delay (exponential) for an order to reach a force (the "
+                                        "order to cease fire, to resume operations, to recommit)")
+    commitment_initial: float = param(1.0, ge=0, le=1, unit="0-1",
+                                      doc="commitment to the ceasefire at t = 0 (lower for a truce "
+                                          "imposed from outside)")
+    abandon_threshold: float = param(0.3, ge=0, le=1, unit="0-1",
+                                     doc="below this commitment the command abandons the ceasefire "
+                                         "and orders offensive operations")
+    recommit_threshold: float = param(0.6, ge=0, le=1, unit="0-1",
+                                      doc="after abandoning, the command recommits (if the broker can "
+                                          "bring it back) once its commitment is back above this")
+    violation_cost: float = param(0.004, ge=0, le=1, unit="commitment per severity point",
+                                  doc="commitment lost per severity point of a hostile act the command "
+                                      "blames on the other side")
+    rear_multiplier: float = param(4.0, ge=1, unit="multiplier",
+                                   doc="a strike on the command's rear (its towns) costs this many "
+                                       "times a strike on the front")
+    casualty_cost: float = param(0.02, ge=0, le=1, unit="commitment per casualty",
+                                 doc="commitment lost per casualty of an act blamed on the other side")
+    war_aims_per_day: float = param(0.0, ge=0, unit="commitment per day",
+                                    doc="standing pull away from the truce of a side that expects to "
+                                        "gain by fighting on (its unmet war aims)")
+    recovery_per_day: float = param(0.5, ge=0, unit="per day",
+                                    doc="rate at which commitment returns towards its initial value "
+                                        "when nothing happens")
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> CommandParams:
+        if self.recommit_threshold < self.abandon_threshold:
+            raise ValueError(f"recommit_threshold ({self.recommit_threshold}) must be at least "
+                             f"abandon_threshold ({self.abandon_threshold})")
+        return self
 
 
 class Side(_Strict):
@@ -283,7 +326,13 @@ class Mediator(_Strict):
     even_handedness: float = param(0.5, ge=0, le=1, unit="0-1",
                                doc="pressure on the side it does not blame, relative to the side "
                                    "it blames")
-    monitors: bool = param(False, doc="monitors on the ground")
+    commitment_support: float = param(0.1, ge=0, le=1, unit="commitment per intervention",
+                                      doc="commitment an intervention at full pressure restores to "
+                                          "a side (rule 8)")
+    recommitment: bool = param(True, doc="the broker can bring a side that abandoned the ceasefire "
+                                         "back to it (rule 8)")
+    monitors: bool = param(False, doc="the broker has monitors along the whole line of contact: it "
+                                      "hears of incidents they detect and blames accurately")
     monitor_accuracy: float = param(0.95, ge=0, le=1, unit="probability",
                                 doc="with monitors: chance an incident is attributed correctly")
     monitor_report_delay_mean_min: float = param(30.0, ge=0, unit="min",
@@ -320,6 +369,9 @@ class Peacekeepers(_Strict):
     report_delay_mean_min: float = param(60.0, ge=0, unit="min",
                                          doc="mean delay (exponential) before a post's report "
                                              "reaches the broker")
+    guarantee: float = param(0.0, ge=0, le=1, unit="0-1",
+                             doc="how far the force guarantees the truce: the pull of each side's "
+                                 "war aims on its commitment is cut by this share (rule 8)")
     recorded_per_incident_mean: float = param(3.0, ge=1, unit="recorded violations per incident",
                                               doc="how many 'violations' a monitor records for one "
                                                   "detected incident (each burst and explosion counts)")
@@ -334,6 +386,27 @@ class Peacekeepers(_Strict):
         return self
 
 
+class Places(_Strict):
+    """How events of outside datasets (UCDP GED, ACLED) map onto the scenario, for
+    ``ceasefire import-events``: places to sections, actors to sides.
+
+    An event's section is found by its place name (``locations``), else by its coordinates in
+    the polygons of ``geojson``, else by its admin region (``regions``). Names match without
+    regard to case; ``actors`` keys may use ``*`` wildcards (the first match in file order wins).
+    """
+
+    regions: dict[str, str] = param(default_factory=dict,
+                                    doc="admin regions (ACLED admin1, UCDP adm_1) -> section")
+    locations: dict[str, str] = param(default_factory=dict,
+                                      doc="place names (ACLED location, UCDP where_coordinates) -> section")
+    geojson: str = param("", doc="GeoJSON file beside the scenario: (Multi)Polygon features whose "
+                                 "property `section_property` names a section")
+    section_property: str = param("section", doc="the GeoJSON feature property naming the section")
+    actors: dict[str, str] = param(default_factory=dict,
+                                   doc="actor names or patterns (ACLED actor1/actor2, UCDP side_a/side_b) "
+                                       "-> side")
+
+
 class Scenario(_Strict):
     """A validated, immutable scenario. Build it with :func:`load_scenario`."""
 
@@ -346,6 +419,7 @@ class Scenario(_Strict):
     sides: dict[str, Side]
     mediator: Mediator | None = None
     peacekeepers: Peacekeepers | None = None
+    places: Places | None = None
     _raw: dict[str, Any] | None = PrivateAttr(default=None)
     """The data as written (before each force inherited its side's defaults), so overrides of a
     side's ``force`` table still reach the forces that do not set the key themselves."""
@@ -375,6 +449,16 @@ class Scenario(_Strict):
                 if kind not in self.kinds:
                     problems.append(("peacekeepers.detection", kind,
                                      f"unknown kind; known: {', '.join(self.kinds)}"))
+        if self.places is not None:
+            for table in ("regions", "locations"):
+                for place, name in getattr(self.places, table).items():
+                    if name not in self.sections:
+                        problems.append((f"places.{table}.{place}", name,
+                                         f"no section named {name!r}; known: {', '.join(self.sections)}"))
+            for actor, name in self.places.actors.items():
+                if name not in self.sides:
+                    problems.append((f"places.actors.{actor}", name,
+                                     f"no side named {name!r}; known: {', '.join(self.sides)}"))
         for sname, side in self.sides.items():
             if not side.forces:
                 problems.append((f"sides.{sname}.forces", {}, "a side needs at least one force"))

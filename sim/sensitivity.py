@@ -39,13 +39,16 @@ def point_statistic(outcomes: pd.DataFrame, name: str, points: int, horizon_h: f
     groups = outcomes.groupby("point", sort=True)
     m = P_HOLD.match(name)
     if name == "collapse_h" or m:
-        def per_point(c: pd.Series) -> float:
-            minutes = c.to_numpy(dtype=float)
+        def per_point(rows: pd.DataFrame) -> float:
+            minutes = rows["collapse_min"].to_numpy(dtype=float)
+            held = rows["held"].to_numpy(dtype=float) if "held" in rows else None
             if m:
-                return held_at(minutes, float(m.group(1)), horizon_h)
+                return held_at(minutes, float(m.group(1)), horizon_h, held)
+            if held is not None and np.isnan(held).any():
+                return math.nan  # undefined (rule 8 off), not "held to the horizon"
             return float(np.mean(np.where(np.isnan(minutes), horizon_h * 60.0,
                                           np.minimum(minutes, horizon_h * 60.0)))) / 60.0
-        values = groups["collapse_min"].apply(per_point)
+        values = groups[[c for c in ("collapse_min", "held") if c in outcomes]].apply(per_point)
     else:
         values = groups[name].apply(lambda c: float(np.nanmean(c.to_numpy(dtype=float)))
                                     if np.any(~np.isnan(c.to_numpy(dtype=float))) else math.nan)

@@ -58,6 +58,7 @@ QUIET: dict[str, Any] = {
     "rules.spillover": False,
     "rules.mediation": False,
     "rules.order_propagation": False,
+    "rules.commitment": False,
     "sides.*.force.rear_strike_share": 0.0,
 }
 """Overrides that switch off every interaction, so one rule can be measured alone."""

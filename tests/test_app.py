@@ -167,13 +167,12 @@ def test_status_counts_add_up_and_collapse_is_the_outcome_definition() -> None:
     events = model.events_table()
     assert s["incidents"] == len(events)
     assert s["violations"] == int((events["t_min"] >= 0).sum()) == sum(s["by_cause"].values())
-    expected = collapse_min(events["t_min"].to_numpy(), model.start_min,
-                            model.case.outcomes.collapse_window_min,
-                            model.case.outcomes.collapse_fraction)
+    expected = collapse_min(model.decisions)
     assert not math.isnan(expected)
     assert s["collapse_min"] == expected
-    assert app.verdict(model) == f"Collapsed at {live.clock_text(expected)}"
-    assert not model.holding
+    assert app.verdict(model).startswith("Collapsed: ")
+    assert f"(first at {live.clock_text(expected)})" in app.verdict(model)
+    assert not model.holding and s["status"] == "collapsed"
 
 
 def test_a_quiet_run_is_holding() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import base_data, write_case
 
 from sim.calibration import (
     Prior,
@@ -21,7 +22,14 @@ from sim.calibration import (
     write_calibrated,
 )
 from sim.cli import main
-from sim.observations import Settings, synthetic_record
+from sim.observations import (
+    Settings,
+    monitor_seed,
+    observer,
+    record_frame,
+    synthetic_counts,
+    synthetic_record,
+)
 from sim.runner import map_runs, run_one
 from sim.scenario import ScenarioError, bundled_dir, bundled_path, load_scenario
 
@@ -227,3 +235,86 @@ def test_write_calibrated_refuses_nothing_and_keeps_the_original_untouched(tmp_p
     text = target.read_text(encoding="utf-8")
     assert text.startswith("# Calibrated from classroom-two-villages.toml")
     assert load_scenario(target).sides["east"].force.war_rate_per_h == post.medians()[PRIORS[0].path]
+
+
+# -- monitor counts and claims -------------------------------------------------------------------
+
+COUNT_TRUTH = {"sides.*.force.ceasefire_rate_per_h": 1.0, "peacekeepers.recorded_per_incident_mean": 4.0}
+COUNT_PRIORS = (Prior("sides.*.force.ceasefire_rate_per_h", "loguniform", 0.1, 10.0),
+                Prior("peacekeepers.recorded_per_incident_mean", "uniform", 1.0, 10.0))
+
+
+def monitored_case(directory: Path) -> Path:
+    """The tests' small base case (two front sections, two towns; 2 h before t = 0, 24 h after)
+    with monitoring posts on both front sections."""
+    data = base_data()
+    data["scenario"]["horizon_h"] = 24.0
+    data["peacekeepers"] = {"label": "observers", "sections": ["north", "south"],
+                            "recorded_per_incident_mean": 3.0}
+    return write_case(directory, data, "monitored.toml")
+
+
+def test_counts_made_by_the_model_recover_the_recorded_mean_and_the_rate(tmp_path: Path):
+    """A monitor's counts (violations and explosions per post section per 6 h) written from one
+    run at COUNT_TRUTH with the observation model itself: the posterior covers the truth and is
+    narrower than the prior.
+
+    Why both are learned: the war-time rate is known (not calibrated), so the counts of the two
+    hours before t = 0 pin the recorded mean; the counts after t = 0 then pin the ceasefire rate.
+    Expected precision of the mean: about 40 incidents before t = 0 are seen, each recorded as
+    1 + Poisson(3) violations, so the count's relative sd is sqrt(40 × (3 + 16)) / 160 ≈ 0.17,
+    and the exact posterior's 90% interval spans about 2 × 1.645 × 0.17 × 4 ≈ 2.3, a quarter of
+    the prior range. ABC at a non-zero tolerance with 100 particles is wider; we require at most
+    0.7 of the prior range on average (the prior's 90% interval spans 0.9). Coverage: 3 records
+    × 2 parameters; each 90% interval misses with probability ≈ 0.1, P(≥ 2 misses) ≈ 0.11 for
+    exact intervals and less for the wider ABC ones, so we allow 1 miss.
+    """
+    path = monitored_case(tmp_path)
+    misses, widths = 0, []
+    for seed in range(3):
+        case = load_scenario(path, COUNT_TRUTH)
+        log = run_one(case, 1000 + seed, 0, keep_steps=False).events
+        counts = synthetic_counts(log, case, observer(case, monitor_seed(1000 + seed, 0)),
+                                  bin_min=360, until_min=24 * 60)
+        record = tmp_path / f"counts-{seed}.events.csv"
+        counts.to_csv(record, index=False)
+        spec = Spec(source=path, scenario_path=path, events_path=record, priors=COUNT_PRIORS,
+                    particles=100, budget=3000, seed=seed, horizon_h=24.0)
+        post = calibrate(spec, workers=1, progress=False)
+        table = post.table()
+        w = table["weight"].to_numpy()
+        row = []
+        for prior in COUNT_PRIORS:
+            q05, q95 = weighted_quantile(table[prior.path].to_numpy(), w, [0.05, 0.95])
+            misses += not (q05 <= COUNT_TRUTH[prior.path] <= q95)
+            row.append(float(prior.to_unit(q95) - prior.to_unit(q05)))
+        widths.append(row)
+    assert misses <= 1, widths
+    assert np.all(np.mean(widths, axis=0) < 0.7), widths
+
+
+def test_claim_inflation_is_an_observation_parameter_with_its_own_prior(tmp_path: Path):
+    path = monitored_case(tmp_path)
+    case = load_scenario(path)
+    record = tmp_path / "claims.events.csv"
+    lines = [dict(t_min_earliest=a, t_min_latest=a + 359.999, type="claim", kind="violations", count=c,
+                  reported_by="west", blamed="east", source="https://example.org/claims",
+                  source_date="2020-01-01", note="west claims a number of violations by east")
+             for a, c in ((-120, 80), (240, 30), (600, 25))]
+    record_frame(lines).to_csv(record, index=False)
+    priors = (Prior("observations.claim_inflation", "loguniform", 0.5, 20.0),)
+    spec = Spec(source=path, scenario_path=path, events_path=record, priors=priors, particles=20,
+                budget=80, seed=0, horizon_h=12.0)
+    post = calibrate(spec, workers=1, progress=False)
+    assert "observations.claim_inflation" in post.table().columns
+    assert post.original == {"observations.claim_inflation": 1.0}
+    target = write_calibrated(post, tmp_path / "calibrated.toml")
+    assert "observations" not in load_scenario(target).model_dump(), "never applied to the scenario"
+    assert case.scenario.name in target.read_text(encoding="utf-8")
+
+
+def test_a_spec_with_an_unknown_observation_parameter_is_refused(tmp_path: Path):
+    scenario = write_spec(tmp_path, path="observations.claim_inflaton", dist="uniform", low=1, high=2)
+    with pytest.raises(ScenarioError, match=r'priors."observations.claim_inflaton": not a numeric '
+                                            r"scenario parameter .* nor an observation parameter"):
+        load_spec(spec_path_for(scenario))

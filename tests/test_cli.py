@@ -54,6 +54,12 @@ def test_json_summary_has_the_documented_keys_and_agrees_with_the_tables(tmp_pat
     outcomes = pd.read_csv(tmp_path / "outcomes.csv")
     held = outcomes["collapse_min"].isna() | (outcomes["collapse_min"] > 360)
     assert summary["p_hold"]["6h"] == pytest.approx(held.mean())
+    # Collapse is the first abandonment in decisions.csv (rule 8), never a count threshold.
+    decisions = pd.read_csv(tmp_path / "decisions.csv")
+    first = decisions[decisions["decision"] == "abandon"].groupby("run")["t_min"].min()
+    collapsed = outcomes.set_index("run")["collapse_min"].dropna()
+    assert collapsed.to_dict() == first.to_dict()
+    assert summary["undefined"] == {}
 
 
 def test_same_seed_same_files_and_set_changes_the_run(tmp_path, capsys):
@@ -86,7 +92,7 @@ def test_bad_flags_give_one_line_and_exit_2(tmp_path, args, needle):
 
 def test_validate_says_fine_or_names_the_problem(tmp_path):
     ok = run_cli("validate", "karabakh-2020-10-10")
-    assert ok.returncode == 0 and "ok" in ok.stdout and "reported events" in ok.stdout
+    assert ok.returncode == 0 and "ok" in ok.stdout and "record karabakh-2020-10-10.events.csv" in ok.stdout
     bad = tmp_path / "bad.toml"
     text = Path(ok.stdout.split(":")[0]).read_text()
     bad.write_text(text.replace('neighbours = ["jabrayil", "martuni", "stepanakert"]',

@@ -41,7 +41,7 @@ def test_same_seed_gives_identical_written_results(make_case: MakeCase, tmp_path
         paths = run_replicates(case, runs=4, seed=9, progress=False).write(tmp_path / name)
         written.append({p.name: p.read_bytes() for p in paths})
     assert written[0] == written[1]
-    assert set(written[0]) == {"events.csv", "steps.csv", "outcomes.csv"}
+    assert set(written[0]) == {"events.csv", "steps.csv", "outcomes.csv", "decisions.csv", "daily.csv"}
 
 
 def test_different_seeds_give_different_logs(make_case: MakeCase) -> None:

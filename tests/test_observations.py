@@ -23,6 +23,7 @@ from sim.runner import run_one
 from sim.scenario import ScenarioError, bundled_dir, load_scenario
 
 KARABAKH = "karabakh-2020-10-10"
+SOURCE = "https://example.org/report"
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,8 @@ def _log(case, rows: list[dict]) -> dict[str, np.ndarray]:
         values = dict(t_min=r["t"], section=sec[r["section"]], side=side[r.get("side", "azerbaijani")],
                       kind=kind[r.get("kind", "small_arms")], severity=1.0, cause=0, parent=NO_ONE,
                       target=0, detected=int(r.get("detected", True)), blame_0=blame[0], blame_1=blame[1],
-                      blame_mediator=NO_ONE, casualties=0)
+                      blame_mediator=NO_ONE, casualties=0,
+                      post_seen=int(r.get("post_seen", False)), blame_post=NO_ONE)
         for f in FIELDS:
             cols[f].append(values[f])
     return {f: np.asarray(v, dtype=float if f in ("t_min", "severity") else np.int64)
@@ -136,8 +138,9 @@ def test_a_run_matches_the_synthetic_record_written_from_it():
 
 def test_a_record_naming_an_unknown_section_is_rejected(tmp_path: Path):
     case = load_scenario(KARABAKH)
-    bad = _record([(0, 10, "atlantis", "raid", "", "armenian", "azerbaijani", "x")])
+    bad = _record([(0, 10, "incident", "atlantis", "raid", "", "armenian", "azerbaijani", "", SOURCE,
+                    "2020-10-10", "x")])
     path = tmp_path / "bad.events.csv"
     bad.to_csv(path, index=False)
-    with pytest.raises(ScenarioError, match=r"bad\.events\.csv: row 2: section = 'atlantis'"):
+    with pytest.raises(ScenarioError, match=r"bad\.events\.csv: line 2: section = 'atlantis'"):
         load_observations(case, path)

@@ -1,4 +1,4 @@
-"""``ceasefire validate``: check a scenario file and say what is wrong or that it is fine."""
+"""``ceasefire validate``: check a scenario file (and its record) and say what is wrong or that it is fine."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from sim.scenario import load_scenario, parse_assignment, resolve_path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("validate", help="check a scenario file",
-                       description="Check a scenario file (and its events file) without running it.")
+    p = sub.add_parser("validate", help="check a scenario file and its record",
+                       description="Check a scenario file and its record (sections, sides and kinds "
+                                   "against the scenario, a source URL and date on every line, monitor "
+                                   "counts against the scenario's posts) without running it.")
     p.add_argument("scenario", help="scenario file or bundled name")
     p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help="check with these overrides applied")
@@ -17,18 +19,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def validate(args: argparse.Namespace) -> int:
-    """Carry out ``ceasefire validate``; errors propagate as ScenarioError (exit 2)."""
+    """Carry out ``ceasefire validate``; errors propagate as ScenarioError (exit 2, one line each)."""
     path = resolve_path(args.scenario)
     overrides = dict(parse_assignment(a) for a in args.set)
     scenario = load_scenario(path, overrides or None)
     meta = scenario.scenario
     extra = ""
     if meta.events_file:
-        from sim.record import read_record  # pandas: only for a scenario with a record
+        from sim.library import check_record, record_summary  # pandas: only with a record
+        from sim.record import TYPES
 
-        record = read_record(path.parent / meta.events_file, sections=scenario.sections,
-                             sides=scenario.side_names, kinds=scenario.kinds)
-        extra = f", {len(record)} reported events"
+        record = check_record(scenario, path.parent / meta.events_file)
+        info = record_summary(scenario, record)
+        types = ", ".join(f"{info['by_type'][t]} {t}" for t in TYPES if info["by_type"][t])
+        extra = (f"; record {meta.events_file}: {len(record)} lines ({types}), "
+                 f"{info['sources']} sources")
     forces = sum(len(s.forces) for s in scenario.sides.values())
     print(f"{path}: ok ({len(scenario.sections)} sections, {forces} forces, "
           f"sides {' and '.join(scenario.side_names)}{extra})")

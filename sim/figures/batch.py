@@ -59,7 +59,8 @@ def erosion_curves(outcomes: pd.DataFrame, *, by: str | None, horizon_h: float,
     groups = [(None, outcomes)] if not by else list(outcomes.groupby(by, sort=False))
     for i, (value, rows) in enumerate(groups):
         collapse = rows["collapse_min"].to_numpy(dtype=float)
-        p = np.array([held_at(collapse, h, horizon_h) for h in hours])
+        held = rows["held"].to_numpy(dtype=float) if "held" in rows else None
+        p = np.array([held_at(collapse, h, horizon_h, held) for h in hours])
         half = 1.96 * np.sqrt(p * (1 - p) / max(1, collapse.size))
         colour = LINES[i % len(LINES)]
         name = "all runs" if value is None else _value_text(value)
@@ -76,9 +77,12 @@ def erosion_curves(outcomes: pd.DataFrame, *, by: str | None, horizon_h: float,
 def phase_diagram(outcomes: pd.DataFrame, *, x: str, y: str, hours: float, horizon_h: float,
                   calibrated: tuple[float, float] | None = None, title: str = "") -> Figure:
     """Heat map of P(holding at ``hours``) over two grid parameters; a star marks ``calibrated``."""
-    table = (outcomes.groupby([y, x])["collapse_min"]
-             .apply(lambda c: held_at(c.to_numpy(dtype=float), hours, horizon_h))
-             .unstack(x).sort_index().sort_index(axis=1))
+    def p_hold(rows: pd.DataFrame) -> float:
+        held = rows["held"].to_numpy(dtype=float) if "held" in rows else None
+        return held_at(rows["collapse_min"].to_numpy(dtype=float), hours, horizon_h, held)
+
+    table = (outcomes.groupby([y, x])[[c for c in ("collapse_min", "held") if c in outcomes]]
+             .apply(p_hold).unstack(x).sort_index().sort_index(axis=1))
     xs, ys = list(table.columns), list(table.index)
     fig, ax = new_figure(8.4, 6.6)
     ax.grid(False)

@@ -91,11 +91,13 @@ def predictive(events: pd.DataFrame, runs: int, record: pd.DataFrame, sections: 
         if a > until_min / 60.0:
             continue
         group = ("calm" if rec.kind in ("calm", "shelling_stopped") else
-                 "statement" if rec.kind in ("agreement", "order", "accusation", "diplomacy") else "incident")
+                 "statement" if rec.type in ("statement", "claim") else "incident")
         colour = REPORT_COLOURS[group]
         ax.plot([a, max(b, a + 0.08)], [row + 0.42, row + 0.42], color=colour, linewidth=6,
                 solid_capstyle="butt", alpha=0.8, zorder=4)
-        ax.annotate(rec.kind, (a, row + 0.42), xytext=(2, 5 + 11 * (nth % 2)), textcoords="offset points",
+        label = (f"claim by {rec.reported_by}" if rec.type == "claim" else
+                 f"{rec.kind}: {rec.count}" if rec.type == "count" else rec.kind)
+        ax.annotate(label, (a, row + 0.42), xytext=(2, 5 + 11 * (nth % 2)), textcoords="offset points",
                     fontsize=9,
                     color=colour, zorder=5)
     mark_ceasefire(ax)

@@ -9,7 +9,6 @@ from matplotlib.figure import Figure
 
 from sim.events import CAUSES
 from sim.figures import CAUSE_COLOURS, mark_ceasefire, new_figure
-from sim.record import STATEMENTS
 
 
 def hourly_counts(events: pd.DataFrame, runs: int, start_min: float,
@@ -63,7 +62,7 @@ def violations_per_hour(events: pd.DataFrame, *, runs: int, start_min: float, ho
 
 def _overlay_reported(ax: Axes, reported: pd.DataFrame) -> None:
     """Reported incidents as labelled time ranges, one lane each, above the curves."""
-    incidents = reported[~reported["kind"].isin(STATEMENTS)].reset_index(drop=True)
+    incidents = reported[reported["type"] == "incident"].reset_index(drop=True)
     if incidents.empty:
         return
     top = ax.get_ylim()[1]
