@@ -105,8 +105,10 @@ def _text_column(col: pd.Series, fmt: Callable[[float], str], pa: Any, pc: Any) 
         words = pa.array(["False", "True"], pa.large_string())
         return pc.take(words, pa.array(col.to_numpy().view(np.uint8)))
     if isinstance(dtype, np.dtype) and dtype.kind == "f":
-        # Each distinct value is formatted once (severities, step times repeat a lot).
-        distinct, index = np.unique(col.to_numpy(), return_inverse=True)
+        # Each distinct value is formatted once (severities, step times repeat a lot); distinct
+        # by bit pattern, since 0.0 == -0.0 but "%g" writes "-0".
+        bits, index = np.unique(col.to_numpy(dtype=np.float64).view(np.int64), return_inverse=True)
+        distinct = bits.view(np.float64)
         words = pa.array(["" if x != x else fmt(x) for x in distinct.tolist()], pa.large_string())
         return pc.take(words, pa.array(index.reshape(-1)))
     if isinstance(dtype, pd.StringDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "O"):
