@@ -133,7 +133,8 @@ def control_spec(scenario: Scenario, control: Control) -> dict[str, Any] | None:
     label = control.label
     if info["unit"] and info["unit"] not in ("0-1", "probability"):
         label += f" ({info['unit']})"
-    distinct = list(dict.fromkeys(values_at(scenario, control.path)))
+    distinct = list(dict.fromkeys([*values_at(scenario, control.path),
+                                   *values_at(scenario, _every_force(control.path))]))
     if len(distinct) > 1:
         label += " — scenario: " + " / ".join(f"{v:g}" if isinstance(v, float) else str(v)
                                               for v in distinct)
@@ -150,6 +151,15 @@ def control_spec(scenario: Scenario, control: Control) -> dict[str, Any] | None:
                 "max": int(high), "step": 1}
     return {"type": "SliderFloat", "label": label, "value": float(value), "min": float(low),
             "max": float(high), "step": _step(float(low), float(high), float(value))}
+
+
+def _every_force(path: str) -> str:
+    """For a side's force default (``sides.*.force.x``): the same key in each force
+    (``sides.*.forces.*.x``), where a force may set its own value; other paths unchanged."""
+    parts = path.split(".")
+    if len(parts) >= 4 and parts[0] == "sides" and parts[2] == "force":
+        return ".".join([*parts[:2], "forces", "*", *parts[3:]])
+    return path
 
 
 def _step(low: float, high: float, value: float) -> float:
@@ -191,8 +201,10 @@ class ClassroomModel(CeasefireModel):
     SolaraViz's Reset calls it with the scenario (``case``), the ``seed`` and one keyword per
     control, named by key path with ``__`` for dots (``sides__*__force__discipline``). A
     control still at the scenario's own value is not applied, so in a scenario whose sides
-    differ each side keeps its value until the slider is moved; a moved control sets every
-    side. ``scenario`` (Mesa 3.5 passes its own experimental Scenario on Reset) is ignored.
+    (or forces) differ each keeps its value until the slider is moved; a moved control sets
+    every side and, like ``--set``, every force of it, also a force that sets its own value
+    (:func:`sim.scenario.apply_overrides`). ``scenario`` (Mesa 3.5 passes its own experimental
+    Scenario on Reset) is ignored.
     """
 
     def __init__(self, case: str | Path | Scenario = CLASSROOM_SCENARIO, *, seed: int | None = 0,

@@ -686,6 +686,10 @@ def read_posterior(path: str | Path) -> pd.DataFrame:
                                 "(e.g. sides.*.force.discipline)")
         if not pd.api.types.is_numeric_dtype(frame[c]) or frame[c].isna().any():
             raise ScenarioError(f"{path}: column {c!r}: every value must be a number")
+        infinite = frame.index[~np.isfinite(frame[c].to_numpy(dtype=float))]
+        if len(infinite):
+            i = infinite[0]
+            raise ScenarioError(f"{path}: row {i + 2}: {c} = {frame.at[i, c]}: must be a finite number")
     w = pd.to_numeric(frame["weight"], errors="coerce")
     bad = frame.index[w.isna() | (w < 0)]
     if len(bad):

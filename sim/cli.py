@@ -3,6 +3,10 @@
 Every subcommand lives in ``sim.commands.<name>`` and exposes ``add_parser(subparsers)``,
 which registers its parser with ``func=<callable(args) -> int>``. Bad input of any kind
 (scenario, spec, flag) ends in one line on stderr and exit code 2, never a traceback.
+
+Only the module of the command given is imported (``ceasefire validate`` never loads Mesa or
+matplotlib), and command modules import what they need when they need it: start-up time is
+part of every command's run time.
 """
 
 from __future__ import annotations
@@ -32,20 +36,26 @@ def check_workers(workers: int) -> int:
     return workers
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand registered."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser with every subcommand registered, or only ``command``'s (a module
+    name from COMMANDS; then only that module is imported)."""
     parser = argparse.ArgumentParser(
         prog="ceasefire",
         description="Agent-based simulation of how ceasefires erode after their start time.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        importlib.import_module(f"sim.commands.{name}").add_parser(sub)
+        if command is None or name == command:
+            importlib.import_module(f"sim.commands.{name}").add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ceasefire`` console script; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # The command is the first word (the top-level parser has no options but --help); anything
+    # else, including a misspelt command, gets the full parser and its usage message.
+    module = argv[0].replace("-", "_") if argv else ""  # `import-events` lives in import_events
+    args = build_parser(module if module in COMMANDS else None).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except (ScenarioError, UsageError) as exc:

@@ -49,7 +49,8 @@ class SpecError(ScenarioError):
 
 # -- the spec ------------------------------------------------------------------------------------
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # allow_inf_nan=False: a backstop; read_toml already rejects nan and inf anywhere in a spec.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 class SpecMeta(_Strict):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import signal
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -27,6 +26,7 @@ from sim.events import FIELDS, events_frame
 from sim.model import DECISION_FIELDS, CeasefireModel, forget
 from sim.outcomes import OUTCOMES, daily_violations, held_at, run_outcomes, undefined
 from sim.scenario import Scenario, load_scenario
+from sim.tables import write_csv_atomic
 
 HOLD_HOURS = (6, 24, 72)
 
@@ -208,11 +208,15 @@ class Results:
     @property
     def steps(self) -> pd.DataFrame:
         """All runs' step tables (one row per reporting interval), with a ``run`` column."""
-        frames = [rec.steps.assign(run=rec.run) for rec in self.records if rec.steps is not None]
-        if not frames:
+        kept = [rec for rec in self.records if rec.steps is not None]
+        if not kept:
             return pd.DataFrame()
-        frame = pd.concat(frames, ignore_index=True)
-        return frame[["run", *[c for c in frame.columns if c != "run"]]]
+        # One concat, then the run column for all rows (a copy per run costs more than the runs' I/O).
+        frame = pd.concat([rec.steps for rec in kept], ignore_index=True)
+        run = np.repeat(np.array([rec.run for rec in kept], dtype=np.int64), [len(rec.steps) for rec in kept])
+        frame = frame.drop(columns="run", errors="ignore")
+        frame.insert(0, "run", run)
+        return frame
 
     @property
     def decisions(self) -> pd.DataFrame:
@@ -278,28 +282,20 @@ class Results:
             "undefined": why,
         }
 
-    def write(self, out_dir: str | Path) -> list[Path]:
+    def write(self, out_dir: str | Path, *, events: pd.DataFrame | None = None) -> list[Path]:
         """Write ``events.csv``, ``steps.csv``, ``outcomes.csv``, ``decisions.csv`` and
-        ``daily.csv`` into ``out_dir``, atomically."""
+        ``daily.csv`` into ``out_dir``, atomically.
+
+        ``events``: :attr:`events`, if the caller has it already (decoding it is not free).
+        """
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         written = []
-        for name, frame in (("events.csv", self.events), ("steps.csv", self.steps),
-                            ("outcomes.csv", self.outcomes), ("decisions.csv", self.decisions),
-                            ("daily.csv", self.daily)):
+        for name, frame in (("events.csv", self.events if events is None else events),
+                            ("steps.csv", self.steps), ("outcomes.csv", self.outcomes),
+                            ("decisions.csv", self.decisions), ("daily.csv", self.daily)):
             written.append(write_csv_atomic(frame, out / name))
         return written
-
-
-def write_csv_atomic(frame: pd.DataFrame, path: Path) -> Path:
-    """Write a CSV next to its destination, then rename it into place (never half a file)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        frame.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def _number(x: float) -> float | None:

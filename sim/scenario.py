@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import math
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -56,8 +57,9 @@ def param(default: Any = ..., *, default_factory: Any = None, ge: float | None =
 
 
 class _Strict(BaseModel):
+    # allow_inf_nan=False: a backstop behind the file and override checks (check_finite).
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False,
-                              validate_default=True)
+                              validate_default=True, allow_inf_nan=False)
 
 
 class Meta(_Strict):
@@ -487,7 +489,12 @@ class Scenario(_Strict):
         return a, b
 
     def with_overrides(self, overrides: Mapping[str, Any], *, origin: str = "--set") -> Scenario:
-        """A new scenario with ``key.path = value`` overrides applied and validated again."""
+        """A new scenario with ``key.path = value`` overrides applied and validated again.
+
+        As :func:`apply_overrides`: ``*`` matches every name, and an override of a side's force
+        default (``sides.*.force.discipline``) reaches every force of that side, also those that
+        set their own value. Raises ScenarioError (nan or inf included).
+        """
         raw = self._raw if self._raw is not None else _plain(self.model_dump(mode="python"))
         return _validate(apply_overrides(raw, overrides, origin=origin), origin)
 
@@ -531,15 +538,69 @@ def resolve_path(scenario: str | Path | None) -> Path:
                         f"(bundled scenarios: {', '.join(BUNDLED)})")
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    """Read a TOML file, turning I/O and syntax errors into one-line ScenarioErrors."""
+def read_toml(path: Path, *, allowed: Callable[[str], str] | None = None) -> dict[str, Any]:
+    """Read a TOML file (a scenario, an experiment spec, a calibration spec).
+
+    Raises a one-line ScenarioError naming the file for I/O errors, bytes that are not UTF-8
+    text, TOML syntax errors, and any nan or infinity (TOML allows them; no setting of ours
+    does): the key path, the value and what is allowed, in ``allowed(key path)``'s words
+    (default: "must be a finite number").
+    """
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh)
+            data = tomllib.load(fh)
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[:exc.start].count(b"\n") + 1
+        raise ScenarioError(f"{path}: not a text file: byte 0x{exc.object[exc.start]:02x} on line {line} "
+                            "is not UTF-8; a TOML file must be UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    check_finite(data, str(path), allowed=allowed)
+    return data
+
+
+def check_finite(data: Any, origin: str, prefix: str = "", *,
+                 allowed: Callable[[str], str] | None = None) -> None:
+    """Raise a one-line ScenarioError at the first nan or infinity anywhere in ``data``.
+
+    ``data`` is TOML-like (tables, arrays, values); the message names ``origin``, the key path
+    (under ``prefix``), the value and what is allowed (``allowed(key path)``, default "must be a
+    finite number").
+    """
+    for where, value in _non_finite(data, prefix):
+        words = allowed(where) if allowed else "must be a finite number"
+        raise ScenarioError(f"{origin}: {where} = {value!r}: {words} (nan and inf are not allowed)")
+
+
+def _non_finite(node: Any, where: str) -> Iterator[tuple[str, float]]:
+    if isinstance(node, float):
+        if not math.isfinite(node):
+            yield where or "(value)", node
+    elif isinstance(node, Mapping):
+        for k, v in node.items():
+            yield from _non_finite(v, f"{where}.{_key_text(k)}" if where else _key_text(k))
+    elif isinstance(node, list | tuple):
+        for i, v in enumerate(node):
+            yield from _non_finite(v, f"{where}[{i}]")
+
+
+def _key_text(key: Any) -> str:
+    """A table key as written in a key path: quoted when it holds a dot or a wildcard."""
+    key = str(key)
+    return f'"{key}"' if any(ch in key for ch in ".*?[] ") else key
+
+
+def finite_number_words(path: str) -> str:
+    """What a scenario parameter allows, for nan/inf messages: "must be a finite number ≥ 0 and ≤ 1"."""
+    try:
+        info = parameter_info(path)
+    except (KeyError, AttributeError, TypeError):
+        info = {}
+    bounds = [f"{sign} {info[k]:g}" for k, sign in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"))
+              if isinstance(info.get(k), int | float)]
+    return "must be a finite number" + (f" {' and '.join(bounds)}" if bounds else "")
 
 
 def load_scenario(scenario: str | Path | Scenario | None = None,
@@ -548,12 +609,14 @@ def load_scenario(scenario: str | Path | Scenario | None = None,
 
     ``scenario`` is a path, a bundled name, an already loaded Scenario, or None for the
     default (Karabakh, 10 October 2020). ``overrides`` maps key paths (``sides.*.force.discipline``;
-    ``*`` matches every name at that level) to values. Raises ScenarioError.
+    ``*`` matches every name at that level) to values; an override of a side's force default
+    reaches every force of the side, also those that set their own value (see
+    :func:`apply_overrides`). Raises ScenarioError, one line per problem (nan and inf included).
     """
     if isinstance(scenario, Scenario):
         return scenario.with_overrides(overrides) if overrides else scenario
     path = resolve_path(scenario)
-    raw = read_toml(path)
+    raw = read_toml(path, allowed=finite_number_words)
     if overrides:
         # With the built-in kinds filled in, so `kinds.*.x` also matches kinds the file leaves out.
         raw = apply_overrides(_with_kind_defaults(raw), overrides, origin=str(path))
@@ -602,10 +665,14 @@ def _with_force_defaults(raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+REPLACED_WHOLE = ("capabilities",)
+"""Force tables an entry replaces whole rather than key by key (its own kinds and weights)."""
+
+
 def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(dict(base))
     for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) and k != "capabilities":
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) and k not in REPLACED_WHOLE:
             out[k] = _deep_merge(out[k], v)
         else:
             out[k] = copy.deepcopy(v)
@@ -698,13 +765,24 @@ def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any], *,
     """Return a copy of ``raw`` with each ``key.path`` set; ``*`` matches every existing name.
 
     A path must name a parameter the schema knows, so a typo is an error rather than a silently
-    ignored key.
+    ignored key; a nan or infinite value is an error too.
+
+    An override of a side's force default, ``sides.<side or *>.force.<key path>``, reaches every
+    force of that side: the force entries that set that key path themselves
+    (``[sides.<side>.forces.<section>]``) lose their own value and inherit the new one. To set
+    one force, override
+    ``sides.<side>.forces.<section>.<key path>``; given in the same call, such per-force overrides
+    win over side-level ones whatever their order. This is the one override mechanism behind
+    ``--set``, experiment specs, calibration priors and the classroom page's controls.
     """
     out = copy.deepcopy(raw)
-    for path, value in overrides.items():
+    # Side-level force defaults first, so a per-force override given with them wins.
+    ordered = sorted(overrides.items(), key=lambda item: not _is_side_force_default(item[0]))
+    for path, value in ordered:
         parts = path.split(".")
         if not all(parts):
             raise ScenarioError(f"{origin}: {path}: empty part in key path")
+        check_finite(value, origin, path, allowed=lambda _, p=path: finite_number_words(p))
         _check_known(parts, path, value, origin)
         targets = _expand(out, parts)
         if not targets:
@@ -717,7 +795,51 @@ def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any], *,
                     raise ScenarioError(f"{origin}: {path}: {p} is a value, not a table")
                 node = nxt
             node[concrete[-1]] = copy.deepcopy(value)
+            if _is_side_force_default(".".join(concrete)):
+                _reach_every_force(out["sides"][concrete[1]], concrete[3:], value)
     return out
+
+
+def _is_side_force_default(path: str) -> bool:
+    """Whether ``path`` is a key path inside a side's force defaults (``sides.<side>.force...``)."""
+    parts = path.split(".")
+    return len(parts) >= 3 and parts[0] == "sides" and parts[2] == "force"
+
+
+def _reach_every_force(side: Any, keys: list[str], value: Any) -> None:
+    """Make every force entry of ``side`` take key path ``keys`` from the side's default.
+
+    Follows the inheritance of :func:`_with_force_defaults`: an entry that does not set a key
+    inherits it (nothing to do); an entry that sets it loses its own value and so inherits the
+    new default (a bad value is then reported once, where the override put it); a table merged
+    key by key is followed into; a table an entry replaces whole (``capabilities``) gets
+    ``value`` set inside it. An empty ``keys`` (the whole default table replaced) leaves the
+    entries nothing of their own.
+    """
+    forces = side.get("forces") if isinstance(side, dict) else None
+    if not isinstance(forces, dict):
+        return
+    for entry in forces.values():
+        if not isinstance(entry, dict):
+            continue  # validation reports it
+        if not keys:
+            entry.clear()
+            continue
+        node = entry
+        for i, key in enumerate(keys):
+            if not isinstance(node, dict) or key not in node:
+                break  # inherited from the side's default from here on
+            if i == len(keys) - 1:
+                del node[key]
+            elif key in REPLACED_WHOLE:
+                table = node[key]
+                for k in keys[i + 1:-1]:
+                    table = table.setdefault(k, {}) if isinstance(table, dict) else None
+                if isinstance(table, dict):
+                    table[keys[-1]] = copy.deepcopy(value)
+                break
+            else:
+                node = node[key]
 
 
 def _expand(raw: dict[str, Any], parts: list[str]) -> list[list[str]]:

@@ -111,3 +111,113 @@ def test_default_scenario_is_found_from_any_folder(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["scenario"] == "karabakh-2020-10-10"
     assert (tmp_path / "results" / "karabakh-2020-10-10" / "events.csv").exists()
+
+
+# -- files that are not text, values that are not finite ---------------------------------------
+
+BINARY = b"[scenario]\nname = 'x'\n\x89PNG\r\n\x1a\n\x00\xff\xfe"
+SCENARIO_NAN = """
+[scenario]
+name = "nan-case"
+[sections.ridge]
+kind = "front"
+[sides.east]
+force = { capabilities = { small_arms = 1.0, drone = nan } }
+forces = { ridge = {} }
+[sides.west]
+forces = { ridge = {} }
+"""
+EXPERIMENT_NAN = """
+[experiment]
+name = "nan-grid"
+scenario = "classroom-two-villages"
+[grid]
+"sides.*.force.discipline" = [0.5, nan]
+"""
+SAMPLE_INF = """
+[experiment]
+name = "inf-sample"
+scenario = "classroom-two-villages"
+samples = 4
+[sample]
+"mediator.effectiveness" = { low = 0.0, high = inf }
+"""
+CALIBRATION_NAN = """
+[calibration]
+scenario = "{scenario}"
+[priors]
+"sides.*.force.discipline" = {{ distribution = "uniform", low = nan, high = 1.0 }}
+"""
+
+
+def _bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+    """Command lines that must each end in one line naming the file, key path and value."""
+    case = Path(run_cli("validate", "classroom-two-villages").stdout.split(":")[0])
+    files = {
+        "binary.toml": BINARY, "nan.toml": SCENARIO_NAN.encode(), "grid.toml": EXPERIMENT_NAN.encode(),
+        "sample.toml": SAMPLE_INF.encode(), "binary-spec.toml": BINARY,
+        "cal.toml": CALIBRATION_NAN.format(scenario=case).encode(),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    t = str(tmp_path)
+    return {
+        "run binary": (["run", f"{t}/binary.toml"], f"{t}/binary.toml: not a text file: byte 0x89 on line 3"),
+        "validate binary": (["validate", f"{t}/binary.toml"], f"{t}/binary.toml: not a text file"),
+        "run nan": (["run", f"{t}/nan.toml"],
+                    f"{t}/nan.toml: sides.east.force.capabilities.drone = nan: must be a finite number"),
+        "run --set nan": (["run", "classroom-two-villages", "--set", "sides.*.force.discipline=nan"],
+                          "sides.*.force.discipline = nan: must be a finite number ≥ 0 and ≤ 1"),
+        "run --set inf": (["run", "classroom-two-villages", "--set", "mediator.effectiveness=-inf"],
+                          "mediator.effectiveness = -inf: must be a finite number"),
+        "experiment grid nan": (["experiment", f"{t}/grid.toml"],
+                                f'{t}/grid.toml: grid."sides.*.force.discipline"[1] = nan: '
+                                "must be a finite number"),
+        "experiment sample inf": (["experiment", f"{t}/sample.toml"],
+                                  f'{t}/sample.toml: sample."mediator.effectiveness".high = inf'),
+        "experiment binary": (["experiment", f"{t}/binary-spec.toml"],
+                              f"{t}/binary-spec.toml: not a text file"),
+        "sensitivity binary": (["sensitivity", f"{t}/binary-spec.toml"],
+                               f"{t}/binary-spec.toml: not a text file"),
+        "calibrate prior nan": (["calibrate", "--spec", f"{t}/cal.toml"],
+                                f'{t}/cal.toml: priors."sides.*.force.discipline".low = nan'),
+        "calibrate binary": (["calibrate", "--spec", f"{t}/binary-spec.toml"],
+                             f"{t}/binary-spec.toml: not a text file"),
+    }
+
+
+def test_binary_files_and_nan_or_inf_give_one_line_exit_2_and_write_nothing(tmp_path):
+    for what, (args, needle) in _bad_inputs(tmp_path).items():
+        out = tmp_path / "out"
+        proc = run_cli(*args, *(["--out", str(out)] if args[0] != "validate" else []))
+        assert proc.returncode == 2, (what, proc.stderr)
+        assert "Traceback" not in proc.stderr, what
+        assert len(proc.stderr.strip().splitlines()) == 1, (what, proc.stderr)
+        assert needle in proc.stderr, (what, proc.stderr)
+        assert not out.exists(), f"{what}: wrote results for bad input"
+
+
+def test_tables_are_byte_identical_on_one_or_two_workers(tmp_path, capsys):
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(["run", *SMALL, "--out", str(one), "--workers", "1"]) == 0
+    assert main(["run", *SMALL, "--out", str(two), "--workers", "2"]) == 0
+    for name in ("events.csv", "steps.csv", "outcomes.csv"):
+        assert (one / name).read_bytes() == (two / name).read_bytes(), name
+    assert not list(tmp_path.rglob(".*tmp*")), "temporary files left behind"
+
+
+def _modules_after(statement: str) -> set[str]:
+    """Which heavy modules a fresh interpreter has loaded after ``statement``."""
+    probe = (f"import sys; {statement}; print(' '.join(m for m in "
+             "('mesa', 'matplotlib', 'scipy', 'sim.model', 'sim.calibration') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return set(proc.stdout.splitlines()[-1].split()) if proc.stdout.strip() else set()
+
+
+def test_a_command_imports_only_what_it_needs():
+    # `validate` never needs the model (Mesa), the figures (matplotlib) or the calibration;
+    # `run` needs no calibration unless it draws from a posterior.
+    assert _modules_after("from sim.cli import main; main(['validate', 'classroom-two-villages'])") == set()
+    assert _modules_after("import sim") == set()
+    assert "sim.calibration" not in _modules_after("from sim.cli import build_parser; build_parser('run')")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -211,10 +212,11 @@ def test_override_of_side_default_reaches_forces_from_a_file(case_file: Path) ->
 def test_with_overrides_of_side_default_reaches_forces_of_a_loaded_scenario(case_file: Path) -> None:
     # Regression: with_overrides used to re-validate the dumped model, in which every force had
     # already copied its side's defaults, so a side default set later never reached them.
+    # A side default now reaches every force, also one that set its own value (issue 8).
     case = load_scenario(case_file, {"sides.east.forces.south.discipline": 0.9})
     changed = case.with_overrides({"sides.*.force.discipline": 0.3})
     east = changed.sides["east"].forces
-    assert (east["north"].discipline, east["south"].discipline) == (0.3, 0.9)
+    assert (east["north"].discipline, east["south"].discipline) == (0.3, 0.3)
     assert load_scenario(case, {"sides.west.force.discipline": 0.2}).sides["west"].forces[
         "north"].discipline == 0.2
 
@@ -264,3 +266,69 @@ def test_unknown_kind_in_a_side_default_is_reported_once_even_if_every_force_ove
     for sec in ("north", "south"):
         _set(data, f"sides.east.forces.{sec}.capabilities", {"small_arms": 1.0})
     _one_line(_error(write_case(tmp_path, data)), "sides.east.force.capabilities = 'lasers'")
+
+
+# -- not text, not finite --------------------------------------------------------------------
+
+NAN = "__not_finite__"
+"""Written into test data where a nan or inf goes (TOML writers refuse them; files allow them)."""
+
+
+def _write_with(tmp_path: Path, data: dict[str, Any], literal: str, name: str = "case.toml") -> Path:
+    """Write ``data`` with the string NAN replaced by the TOML ``literal`` (nan, inf, -inf)."""
+    path = write_case(tmp_path, data, name)
+    path.write_text(path.read_text(encoding="utf-8").replace(f'"{NAN}"', literal), encoding="utf-8")
+    return path
+
+
+def test_binary_scenario_file_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "binary.toml"
+    path.write_bytes(b"[scenario]\nname = 'x'\n\x89PNG\r\n\x1a\n\x00\xff\xfe")
+    _one_line(_error(path), str(path), "not a text file", "0x89", "line 3", "UTF-8")
+
+
+def test_latin1_scenario_file_is_one_line(tmp_path: Path) -> None:
+    text = write_case(tmp_path, base_data()).read_text(encoding="utf-8")
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(text.replace('"test-case"', '"Stepanakert – Xankəndi"').encode("utf-8")
+                     .replace("ə".encode(), b"\xe6"))
+    _one_line(_error(path), str(path), "not a text file", "0xe6")
+
+
+# (key path in the data, TOML literal, words in the message)
+NOT_FINITE: list[tuple[str, str, str]] = [
+    ("sides.east.force.capabilities", "{ small_arms = 1.0, drone = nan }", "must be a finite number"),
+    ("sides.west.forces.north.discipline", "inf", "must be a finite number ≥ 0 and ≤ 1"),
+    ("scenario.horizon_h", "+inf", "must be a finite number > 0 and ≤ 8760"),
+    ("kinds.drone.severity", "-inf", "must be a finite number ≥ 0 and ≤ 10"),
+    ("peacekeepers", "{ sections = [\"north\"], detection = { drone = nan } }", "must be a finite number"),
+    ("mediator", "{ effectiveness = -nan }", "must be a finite number ≥ 0 and ≤ 1"),
+]
+
+
+@pytest.mark.parametrize(("key", "literal", "words"), NOT_FINITE, ids=[k for k, _, _ in NOT_FINITE])
+def test_nan_or_inf_anywhere_in_a_file_is_one_line(tmp_path: Path, key: str, literal: str,
+                                                   words: str) -> None:
+    path = _write_with(tmp_path, _set(base_data(), key, NAN), literal)
+    line = _one_line(_error(path), str(path), words, "nan and inf are not allowed")
+    assert line.split(": ")[1].startswith(key)  # the key path down to the bad value
+    assert " = nan" in line or " = inf" in line or " = -inf" in line
+
+
+@pytest.mark.parametrize(("key", "value", "named", "words"), [
+    ("sides.*.force.discipline", math.nan, "sides.*.force.discipline = nan", "≥ 0 and ≤ 1"),
+    ("sides.east.force.capabilities", {"drone": math.inf}, "sides.east.force.capabilities.drone = inf",
+     "must be a finite number"),
+    ("kinds.*.detection_probability", -math.inf, "kinds.*.detection_probability = -inf", "≤ 1"),
+])
+def test_nan_or_inf_in_an_override_is_one_line(case_file: Path, key: str, value: Any, named: str,
+                                               words: str) -> None:
+    _one_line(_error(case_file, {key: value}), str(case_file), named, words)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(case_file).with_overrides({key: value}, origin="--set")
+    _one_line(str(info.value), "--set", named)
+
+
+def test_nan_from_the_command_line_syntax_is_rejected(case_file: Path) -> None:
+    key, value = parse_assignment("sides.*.force.capabilities={ drone = nan }")
+    _one_line(_error(case_file, {key: value}), "sides.*.force.capabilities.drone = nan")

@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sim.calibration import posterior_overrides
 from sim.cli import UsageError, check_workers
 from sim.figures import FORMATS, save
-from sim.figures.timeline import violations_per_hour
-from sim.record import read_record
-from sim.runner import Results, run_replicates
 from sim.scenario import DEFAULT_SCENARIO, load_scenario, parse_assignment, resolve_path
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sim.runner import Results
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -54,14 +53,20 @@ def run(args: argparse.Namespace) -> int:
     reported = _reported(path, scenario.scenario.events_file)
     per_run = None
     if args.posterior is not None:
+        from sim.calibration import posterior_overrides
+
         per_run = posterior_overrides(args.posterior, args.runs, args.seed)
         scenario.with_overrides(per_run[0])  # a posterior that does not fit fails before running
+    from sim.figures.timeline import violations_per_hour
+    from sim.runner import run_replicates
+
     results = run_replicates(scenario, runs=args.runs, seed=args.seed, horizon_h=args.horizon,
                              workers=args.workers, overrides_by_run=per_run)
     out = args.out or Path("results") / results.scenario.scenario.name
-    written = results.write(out)
+    events = results.events  # decoded once, for the table and the figure
+    written = results.write(out, events=events)
     meta = results.scenario.scenario
-    fig = violations_per_hour(results.events, runs=results.runs, start_min=meta.start_min,
+    fig = violations_per_hour(events, runs=results.runs, start_min=meta.start_min,
                               horizon_min=meta.horizon_h * 60.0, reported=reported,
                               title=meta.title or meta.name)
     written.append(save(fig, out / "violations-per-hour", args.format))
@@ -77,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
 def _reported(path: Path, events_file: str) -> Any:
     if not events_file:
         return None
+    from sim.record import read_record
+
     return read_record(path.parent / events_file)
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from sim.library import check_record, record_summary
-from sim.record import TYPES
 from sim.scenario import load_scenario, parse_assignment, resolve_path
 
 
@@ -28,6 +26,9 @@ def validate(args: argparse.Namespace) -> int:
     meta = scenario.scenario
     extra = ""
     if meta.events_file:
+        from sim.library import check_record, record_summary  # pandas: only with a record
+        from sim.record import TYPES
+
         record = check_record(scenario, path.parent / meta.events_file)
         info = record_summary(scenario, record)
         types = ", ".join(f"{info['by_type'][t]} {t}" for t in TYPES if info["by_type"][t])
