@@ -96,20 +96,45 @@ def summary_text(results: Results, summary: dict[str, Any]) -> str:
     lines.append("  first violation after t = 0:   " + (
         f"median {first['median']:.1f} min (90% range {first['p05']:.1f}–{first['p95']:.1f} min)"
         if first else "none in any run"))
-    holds = "   ".join(f"{k.removesuffix('h')} h: {_pct(v)}" for k, v in summary["p_hold"].items())
-    lines.append(f"  ceasefire still holding:       {holds}")
-    col = summary["collapse_h"]
-    lines.append("  collapse (runs that collapsed): " + (
-        f"median {col['median']:.1f} h (90% range {col['p05']:.1f}–{col['p95']:.1f} h, "
-        f"{col['runs']} of {summary['runs']} runs)" if col else "no run collapsed"))
-    lines.append(f"  violations per day:            median {_num(summary['violations_per_day']['median'])}")
+    why = summary["undefined"]
+    meta_outcomes = results.scenario.outcomes
+    if "p_hold" in why:
+        lines.append(f"  ceasefire still holding:       undefined: {why['p_hold']}")
+    else:
+        holds = "   ".join(f"{k.removesuffix('h')} h: {_pct(v, 'beyond the horizon')}"
+                           for k, v in summary["p_hold"].items())
+        lines.append(f"  ceasefire still holding:       {holds}")
+        col = summary["collapse_h"]
+        by = summary["collapse_by"]
+        lines.append("  collapse (a side abandoned it): " + (
+            f"median {col['median']:.1f} h (90% range {col['p05']:.1f}–{col['p95']:.1f} h, "
+            f"{col['runs']} of {summary['runs']} runs)" if col else "no side abandoned it in any run"))
+        if col:
+            lines.append("    first to abandon:            " + _shares(by["side"], col["runs"]))
+            lines.append("    what pushed it over:         " + _shares(by["term"], col["runs"]))
+    if "relapse_min" in why:
+        lines.append(f"  relapse into fighting:         undefined: {why['relapse_min']}")
+    else:
+        rel = summary["relapse_h"]
+        lines.append("  relapse into fighting:         " + (
+            f"median {rel['median']:.1f} h ({rel['runs']} of {summary['runs']} runs; violations back "
+            f"at {meta_outcomes.relapse_fraction:g} x the war-time intensity)" if rel else "in no run"))
+    lines.append(f"  violations per day:            median {_num(summary['violations_per_day']['median'])}"
+                 + (f" (day by day: {', '.join(_num(v) for v in summary['violations_by_day'])}; "
+                    f"trend {_num(summary['erosion_trend_per_day']['median'])} per day)"
+                    if summary["violations_by_day"] else ""))
     lines.append(f"  share retaliatory:             median {_pct(summary['retaliation_share']['median'])}")
     lines.append(f"  events logged:                 {summary['events_total']}")
     return "\n".join(lines)
 
 
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.0f}%"
+def _pct(x: float | None, none: str = "n/a") -> str:
+    return none if x is None else f"{100 * x:.0f}%"
+
+
+def _shares(counts: dict[str, int], total: int) -> str:
+    return ", ".join(f"{name} {100 * n / total:.0f}%" for name, n in
+                     sorted(counts.items(), key=lambda item: -item[1]))
 
 
 def _num(x: float | None) -> str:
