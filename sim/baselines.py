@@ -35,6 +35,7 @@ from sim import scores
 WINDOW_COLUMNS = ("section", "start_min", "end_min")
 COUNT_COLUMNS = (*WINDOW_COLUMNS, "count")
 Period = Literal["after", "all"]
+Background = Literal["per_group", "shared"]
 
 
 # ---------------------------------------------------------------------------- data
@@ -308,11 +309,13 @@ def fit_drop(train: Sequence[Truce], *, negative_binomial: bool = False) -> PreR
 
 @dataclass(frozen=True)
 class Segment:
-    """Event times observed completely over [start, end] (no history before start is used)."""
+    """Event times observed completely over [start, end] (no history before start is used);
+    segments of one ``group`` (a truce's section) share a background rate."""
 
     times: np.ndarray
     start: float
     end: float
+    group: str = ""
 
 
 def _excitation(t: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:
@@ -346,19 +349,23 @@ def _excitation(t: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def hawkes_loglik(params: Sequence[float], segments: Sequence[Segment],
-                  grad: bool = False) -> float | tuple[float, np.ndarray]:
+def hawkes_loglik(params: Sequence[float], segments: Sequence[Segment], grad: bool = False,
+                  groups: Sequence[int] | None = None) -> float | tuple[float, np.ndarray]:
     """Log-likelihood of a Hawkes process lambda(t) = mu + sum_{t_i < t} alpha beta e^{-beta (t - t_i)}.
 
     Per segment [T0, T1] with events t_i: sum_i log lambda(t_i) - mu (T1 - T0)
     - alpha sum_i (1 - e^{-beta (T1 - t_i)}) (Ogata 1978; Ozaki 1979). alpha is the branching
-    ratio (expected direct offspring per event), 1 / beta the kernel's mean delay. With
-    ``grad=True`` also returns the gradient in (mu, alpha, beta).
+    ratio (expected direct offspring per event), 1 / beta the kernel's mean delay.
+    ``params`` = (mu, alpha, beta), or (mu_0, ..., mu_{G-1}, alpha, beta) with ``groups[k]`` the
+    background rate index of segment k. With ``grad=True`` also returns the gradient.
     """
-    mu, alpha, beta = (float(p) for p in params)
+    values = np.asarray(params, dtype=float)
+    mus, alpha, beta = values[:-2], float(values[-2]), float(values[-1])
     ll = 0.0
-    g = np.zeros(3)
-    for seg in segments:
+    g = np.zeros(values.size)
+    for k, seg in enumerate(segments):
+        gi = 0 if groups is None else groups[k]
+        mu = float(mus[gi])
         t = seg.times
         a, b = _excitation(t, beta)
         lam = mu + alpha * beta * a
@@ -366,16 +373,18 @@ def hawkes_loglik(params: Sequence[float], segments: Sequence[Segment],
         ll += float(np.sum(np.log(lam))) - mu * (seg.end - seg.start) - alpha * float(np.sum(1 - tail))
         if grad:
             inv = 1 / lam
-            g[0] += float(inv.sum()) - (seg.end - seg.start)
-            g[1] += float(np.sum(beta * a * inv)) - float(np.sum(1 - tail))
-            g[2] += float(np.sum(alpha * (a + beta * b) * inv)) - alpha * float(np.sum((seg.end - t) * tail))
+            g[gi] += float(inv.sum()) - (seg.end - seg.start)
+            g[-2] += float(np.sum(beta * a * inv)) - float(np.sum(1 - tail))
+            g[-1] += float(np.sum(alpha * (a + beta * b) * inv)) - alpha * float(np.sum((seg.end - t) * tail))
     return (ll, g) if grad else ll
 
 
 @dataclass(frozen=True)
 class HawkesEstimate:
-    """MLE of (mu per minute, alpha, beta per minute), standard errors from the observed
-    information (NaN where it is singular, e.g. beta when alpha is at 0), the log-likelihood."""
+    """MLE of the background rate mu (per minute), alpha and beta (per minute), standard errors
+    from the observed information (NaN where it is singular, e.g. beta when alpha is at 0) and the
+    log-likelihood. With one background rate per group (``mu_groups``), ``mu`` is their mean
+    weighted by observed minutes, the rate a forecast for a new truce uses."""
 
     mu: float
     alpha: float
@@ -383,72 +392,103 @@ class HawkesEstimate:
     se: tuple[float, float, float]
     loglik: float
     n_events: int
+    mu_groups: dict[str, float] | None = None
 
 
-def _observed_information(theta: np.ndarray, segments: Sequence[Segment]) -> np.ndarray:
+def _observed_information(theta: np.ndarray, segments: Sequence[Segment],
+                          groups: Sequence[int] | None) -> np.ndarray:
     """Minus the Hessian of the log-likelihood, by central differences of the analytic gradient."""
-    hess = np.zeros((3, 3))
-    for k in range(3):
+    size = theta.size
+    hess = np.zeros((size, size))
+    for k in range(size):
         h = 1e-5 * theta[k]
         up, down = theta.copy(), theta.copy()
         up[k] += h
         down[k] -= h
-        g_up = hawkes_loglik(up, segments, grad=True)[1]
-        g_down = hawkes_loglik(down, segments, grad=True)[1]
+        g_up = hawkes_loglik(up, segments, grad=True, groups=groups)[1]
+        g_down = hawkes_loglik(down, segments, grad=True, groups=groups)[1]
         hess[:, k] = (g_up - g_down) / (2 * h)
     return -(hess + hess.T) / 2
 
 
-def _standard_errors(info: np.ndarray) -> tuple[float, float, float]:
-    try:
-        np.linalg.cholesky(info)
-        return tuple(float(v) for v in np.sqrt(np.diag(np.linalg.inv(info))))  # type: ignore[return-value]
-    except np.linalg.LinAlgError:
-        pass
-    # Singular (beta unidentified when alpha is ~0): SEs of mu and alpha at the fitted beta.
-    sub = info[:2, :2]
-    try:
-        np.linalg.cholesky(sub)
-        se = np.sqrt(np.diag(np.linalg.inv(sub)))
-        return float(se[0]), float(se[1]), math.nan
-    except np.linalg.LinAlgError:
-        return math.nan, math.nan, math.nan
+def _covariance(info: np.ndarray) -> np.ndarray:
+    """Inverse of the observed information; if singular (beta is unidentified when alpha is ~0),
+    the inverse without beta's row and column, beta's variance NaN; all NaN if still singular."""
+    size = info.shape[0]
+    for keep in (size, size - 1):
+        sub = info[:keep, :keep]
+        try:
+            np.linalg.cholesky(sub)
+        except np.linalg.LinAlgError:
+            continue
+        cov = np.full((size, size), math.nan)
+        cov[:keep, :keep] = np.linalg.inv(sub)
+        return cov
+    return np.full((size, size), math.nan)
 
 
-def fit_hawkes_events(segments: Sequence[Segment], *, starts: Sequence[float] = (0.1, 0.4, 0.7),
-                      ) -> HawkesEstimate:
-    """Maximum likelihood on exact event times: L-BFGS-B on log(mu, alpha, beta) with the analytic
-    gradient, one start per initial alpha in ``starts`` (each with two kernel scales: 1 and 20 mean
-    inter-event gaps); the best optimum is kept. alpha's log is bounded below at log(1e-6), so a
-    Poisson process ends at the bound (alpha ~ 0) rather than drifting off."""
+def fit_hawkes_events(segments: Sequence[Segment], *, background: Background = "per_group",
+                      starts: Sequence[float] = (0.1, 0.4, 0.7)) -> HawkesEstimate:
+    """Maximum likelihood on exact event times: bounded TNC on the logs of the parameters with the
+    analytic gradient, one start per initial alpha in ``starts`` (each with two kernel scales: 1
+    and 20 mean inter-event gaps); the best optimum is kept. alpha's log is bounded below at
+    log(1e-6), so a Poisson process ends at the bound (alpha ~ 0) rather than drifting off.
+
+    ``background="per_group"``: one background rate per ``Segment.group`` (a truce's section),
+    alpha and beta shared. ``"shared"``: one rate for all. Pooling series with different rates
+    under one rate makes the heterogeneity look like self-excitation (alpha biased up), so the
+    branching ratio to report is the per-group one.
+    """
     from scipy import optimize
 
     n = sum(s.times.size for s in segments)
     span = sum(s.end - s.start for s in segments)
     if n < 3:
         raise ValueError(f"a Hawkes fit needs at least 3 events, got {n}")
+    if background == "per_group":
+        names = sorted({s.group for s in segments})
+        groups = [names.index(s.group) for s in segments]
+    elif background == "shared":
+        names, groups = [""], [0] * len(segments)
+    else:
+        raise ValueError(f"background must be 'per_group' or 'shared', got {background!r}")
+    n_g = np.bincount(groups, weights=[s.times.size for s in segments], minlength=len(names))
+    t_g = np.bincount(groups, weights=[s.end - s.start for s in segments], minlength=len(names))
     gap = span / n
-    bounds = [(math.log(1e-6 / gap), math.log(10 / gap)), (math.log(1e-6), math.log(5.0)),
-              (math.log(1e-4 / gap), math.log(1e4 / gap))]
+    # A kernel longer than the segments cannot be told from the background rate (the likelihood
+    # goes flat in alpha as beta -> 0), so its mean 1 / beta is kept below half the median segment.
+    beta_min = 2.0 / float(np.median([s.end - s.start for s in segments]))
+    beta_max = max(1e4 / gap, 2 * beta_min)
+    bounds = ([(math.log(1e-6 / gap), math.log(10 / gap))] * len(names)
+              + [(math.log(1e-6), math.log(5.0)), (math.log(beta_min), math.log(beta_max))])
 
     def objective(z: np.ndarray) -> tuple[float, np.ndarray]:
         theta = np.exp(z)
-        ll, g = hawkes_loglik(theta, segments, grad=True)
+        ll, g = hawkes_loglik(theta, segments, grad=True, groups=groups)
         if not math.isfinite(ll):
-            return 1e300, np.zeros(3)
+            return 1e300, np.zeros(z.size)
         return -ll / n, -g * theta / n
 
     best = None
     for alpha0 in starts:
         for scale in (1.0, 20.0):
-            z0 = np.log([(1 - alpha0) / gap, alpha0, 1 / (scale * gap)])
-            res = optimize.minimize(objective, z0, jac=True, method="L-BFGS-B", bounds=bounds)
+            mu0 = np.maximum((1 - alpha0) * n_g / t_g, 1e-5 / gap)
+            z0 = np.log(np.r_[mu0, alpha0, max(1 / (scale * gap), 1.01 * beta_min)])
+            # TNC, not L-BFGS-B: with a few parameters L-BFGS-B's per-iteration BLAS calls dominate
+            # and slow it several-fold on a loaded multi-threaded BLAS; the optima agree.
+            res = optimize.minimize(objective, z0, jac=True, method="TNC", bounds=bounds)
             if best is None or res.fun < best.fun:
                 best = res
     theta = np.exp(best.x)
-    se = _standard_errors(_observed_information(theta, segments))
-    return HawkesEstimate(mu=float(theta[0]), alpha=float(theta[1]), beta=float(theta[2]), se=se,
-                          loglik=float(-best.fun * n), n_events=n)
+    cov = _covariance(_observed_information(theta, segments, groups))
+    weights = t_g / t_g.sum()
+    mu = float(weights @ theta[:-2])
+    mu_se = math.sqrt(float(weights @ cov[:-2, :-2] @ weights))
+    se = (mu_se, math.sqrt(cov[-2, -2]), math.sqrt(cov[-1, -1]))
+    return HawkesEstimate(mu=mu, alpha=float(theta[-2]), beta=float(theta[-1]), se=se,
+                          loglik=float(-best.fun * n), n_events=n,
+                          mu_groups=dict(zip(names, theta[:-2].tolist(), strict=True))
+                          if background == "per_group" else None)
 
 
 def count_segments(counts: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -480,15 +520,15 @@ def _impute_segments(train: Sequence[Truce], period: Period,
             lo = max(lo, 0.0) if period == "after" else lo
             if hi <= lo:
                 continue
-            for _, ev in truce.events.groupby("section"):
+            for section, ev in truce.events.groupby("section"):
                 t = np.sort(ev["t_min"].to_numpy(dtype=float))
-                segments.append(Segment(t[t >= lo], lo, hi))
+                segments.append(Segment(t[t >= lo], lo, hi, group=f"{truce.name}/{section}"))
             continue
-        for _, rows in count_segments(_in_period(truce.counts, period)):
+        for section, rows in count_segments(_in_period(truce.counts, period)):
             s, e = rows["start_min"].to_numpy(), rows["end_min"].to_numpy()
             c = rows["count"].to_numpy()
             t = np.sort(np.repeat(s, c) + rng.uniform(size=int(c.sum())) * np.repeat(e - s, c))
-            segments.append(Segment(t, float(s[0]), float(e[-1])))
+            segments.append(Segment(t, float(s[0]), float(e[-1]), group=f"{truce.name}/{section}"))
             imputed = True
     return segments, imputed
 
@@ -575,8 +615,11 @@ def simulate_hawkes_counts(mu: float, alpha: float, beta: float, start: np.ndarr
 
 
 def fit_hawkes(train: Sequence[Truce], *, period: Period = "after", imputations: int = 5,
+               background: Background = "per_group",
                rng: np.random.Generator | int | None = 0) -> HawkesBaseline:
-    """(c) Hawkes MLE on the training truces, each section its own process, parameters shared.
+    """(c) Hawkes MLE on the training truces, each section its own process, alpha and beta shared,
+    a background rate per truce and section (``background``, see :func:`fit_hawkes_events`); a
+    forecast for a new truce uses their mean weighted by observed minutes.
 
     Event times are used exactly where a truce has them. For count windows (the records' usual
     form) the times within each window are unknown: they are imputed uniformly at random within
@@ -592,18 +635,21 @@ def fit_hawkes(train: Sequence[Truce], *, period: Period = "after", imputations:
     fits = []
     for _ in range(max(1, imputations)):
         segments, imputed = _impute_segments(train, period, gen)
-        fits.append(fit_hawkes_events(segments))
+        fits.append(fit_hawkes_events(segments, background=background))
         if not imputed:
             break
     est = np.array([[f.mu, f.alpha, f.beta] for f in fits])
     within = np.array([np.square(f.se) for f in fits])
     mean = est.mean(axis=0)
     m = len(fits)
-    var = np.nanmean(within, axis=0) + ((1 + 1 / m) * est.var(axis=0, ddof=1) if m > 1 else 0.0)
+    var = within.mean(axis=0) + ((1 + 1 / m) * est.var(axis=0, ddof=1) if m > 1 else 0.0)
+    mu_groups = None
+    if fits[0].mu_groups is not None:
+        mu_groups = {g: float(np.mean([f.mu_groups[g] for f in fits])) for g in fits[0].mu_groups}
     combined = HawkesEstimate(mu=float(mean[0]), alpha=float(mean[1]), beta=float(mean[2]),
                               se=tuple(float(v) for v in np.sqrt(var)),  # type: ignore[arg-type]
                               loglik=float(np.mean([f.loglik for f in fits])),
-                              n_events=fits[0].n_events)
+                              n_events=fits[0].n_events, mu_groups=mu_groups)
     return HawkesBaseline(estimate=combined, imputations=m, period=period)
 
 
