@@ -97,9 +97,10 @@ class Truce:
         Record incidents have coarse time intervals, not times, so they give no event times.
         """
         rows = record[(record["type"] == "count") & (record["kind"] == kind)]
+        number = lambda col: pd.to_numeric(rows[col], errors="coerce")  # noqa: E731  ("" -> NaN)
         counts = pd.DataFrame({"section": rows["section"].fillna("").astype(str),
-                               "start_min": rows["t_min_earliest"], "end_min": rows["t_min_latest"],
-                               "count": rows["count"]})
+                               "start_min": number("t_min_earliest"), "end_min": number("t_min_latest"),
+                               "count": number("count")})
         return cls(name=name, counts=counts)
 
 

@@ -213,6 +213,8 @@ def test_truce_from_record_and_window_checks() -> None:
     })
     truce = bl.Truce.from_record("example", record)
     assert truce.counts["count"].tolist() == [120, 30]
+    as_read = record.astype(str).replace("None", "")  # read_csv(dtype=str, keep_default_na=False)
+    assert bl.Truce.from_record("example", as_read).counts.equals(truce.counts)
     with pytest.raises(ValueError, match="must have start_min < end_min"):
         bl.Truce("bad", pd.DataFrame({"section": ["a"], "start_min": [5.0], "end_min": [5.0], "count": [1]}))
     with pytest.raises(ValueError, match="overlap"):
