@@ -149,7 +149,7 @@ class Command(mesa.Agent):
             force.order_arrival_min = now + self._order_delay()
             self.model.rearm(force)
         if self.weighs and now >= 0.0:
-            self._watch_thresholds()
+            self.watch_thresholds()
 
     def _order_delay(self) -> float:
         if not self.model.rules.order_propagation:
@@ -241,9 +241,9 @@ class Command(mesa.Agent):
         elif self.abandoned and self._c >= p.recommit_threshold and self._may_recommit():
             self.recommit()
         elif watch:
-            self._watch_thresholds()
+            self.watch_thresholds()
 
-    def _watch_thresholds(self) -> None:
+    def watch_thresholds(self) -> None:
         """Make sure a check is due no later than the minute the drift alone would cross the
         next threshold. One pending check is enough while it comes no later than that minute:
         if it comes early, it looks again and schedules the next one."""
@@ -289,7 +289,7 @@ class Command(mesa.Agent):
                 force.order_arrival_min = INF  # the order to cease fire is called back
             force.resume_arrival_min = now + self._order_delay()
             self.model.rearm(force)
-        self._watch_thresholds()
+        self.watch_thresholds()
 
     def recommit(self) -> None:
         """Brought back by the broker: order the ceasefire again; grudges are set aside."""
@@ -305,7 +305,7 @@ class Command(mesa.Agent):
                 force.resume_arrival_min = INF
             force.policy.reset()
             self.model.rearm(force)
-        self._watch_thresholds()
+        self.watch_thresholds()
 
 
 class Mediator(mesa.Agent):

@@ -62,6 +62,8 @@ class Thinning:
             Timeout(self.clock, _delay_to(t, until), self.arming).callbacks.append(self._expired)
 
     def _candidate(self, event: Timeout) -> None:
+        # ``_value`` is what a Timeout was given; reading it skips the property's checks, once
+        # per candidate (the hot path).
         if event._value != self.arming:
             return  # dropped by a re-arm
         force = self.force

@@ -118,7 +118,7 @@ class CeasefireModel(mesa.Model):
         for command in self.commands:
             command.order_due_min = self.at(command.order_issue_min, command.order_ceasefire)
             if command.weighs:
-                self.at(0.0, command._watch_thresholds)  # the drift of war aims starts at t = 0
+                self.at(0.0, command.watch_thresholds)  # the drift of war aims starts at t = 0
 
         self._seen = 0
         self._interval = 0
