@@ -171,6 +171,36 @@ def binomial_check(successes: int, n: int, p: float, k: float = 4.0) -> None:
     assert within(share, p, se, k), f"share {share:.4f} of {n} vs p = {p} ± {k}×{se:.4f}"
 
 
+def scripted_log(case: Scenario, rows: list[dict], *, section: str, side: str) -> dict[str, np.ndarray]:
+    """An event log (codes, as ``EventLog.arrays()``) from readable rows, for observation tests.
+
+    Each row gives ``t`` and optionally ``section``, ``side``, ``kind``, ``detected``, ``blame``
+    ({blamer: blamed}) and ``post_seen``; ``section`` and ``side`` are the defaults. By default a
+    post sees every incident on a section where one stands (rule 9's draw, scripted).
+    """
+    from sim.events import FIELDS, NO_ONE
+
+    sec = {n: i for i, n in enumerate(case.sections)}
+    sides = {n: i for i, n in enumerate(case.side_names)}
+    kind = {n: i for i, n in enumerate(case.kinds)}
+    posts = set(case.peacekeepers.sections) if case.peacekeepers is not None else set()
+    cols: dict[str, list] = {f: [] for f in FIELDS}
+    for r in sorted(rows, key=lambda r: r["t"]):
+        blame = [NO_ONE, NO_ONE]
+        for by, whom in r.get("blame", {}).items():
+            blame[sides[by]] = sides[whom]
+        where = r.get("section", section)
+        values = dict(t_min=r["t"], section=sec[where], side=sides[r.get("side", side)],
+                      kind=kind[r.get("kind", "small_arms")], severity=1.0, cause=0, parent=NO_ONE,
+                      target=0, detected=int(r.get("detected", True)), blame_0=blame[0],
+                      blame_1=blame[1], blame_mediator=NO_ONE, casualties=0,
+                      post_seen=int(r.get("post_seen", where in posts)), blame_post=NO_ONE)
+        for f in FIELDS:
+            cols[f].append(values[f])
+    return {f: np.asarray(v, dtype=float if f in ("t_min", "severity") else np.int64)
+            for f, v in cols.items()}
+
+
 def rng(seed: int = 0) -> np.random.Generator:
     """A seeded numpy Generator."""
     return np.random.default_rng(seed)

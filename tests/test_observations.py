@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import scripted_log
 
-from sim.events import FIELDS, NO_ONE
 from sim.observations import (
     Settings,
     interval_excess,
@@ -48,24 +48,7 @@ def _record(rows: list[tuple]) -> pd.DataFrame:
 
 
 def _log(case, rows: list[dict]) -> dict[str, np.ndarray]:
-    """An event log (codes) from readable rows; unspecified fields are 'nothing'."""
-    sec = {n: i for i, n in enumerate(case.sections)}
-    side = {n: i for i, n in enumerate(case.side_names)}
-    kind = {n: i for i, n in enumerate(case.kinds)}
-    cols: dict[str, list] = {f: [] for f in FIELDS}
-    for r in sorted(rows, key=lambda r: r["t"]):
-        blame = [NO_ONE, NO_ONE]
-        for by, whom in r.get("blame", {}).items():
-            blame[side[by]] = side[whom]
-        values = dict(t_min=r["t"], section=sec[r["section"]], side=side[r.get("side", "azerbaijani")],
-                      kind=kind[r.get("kind", "small_arms")], severity=1.0, cause=0, parent=NO_ONE,
-                      target=0, detected=int(r.get("detected", True)), blame_0=blame[0], blame_1=blame[1],
-                      blame_mediator=NO_ONE, casualties=0,
-                      post_seen=int(r.get("post_seen", False)), blame_post=NO_ONE)
-        for f in FIELDS:
-            cols[f].append(values[f])
-    return {f: np.asarray(v, dtype=float if f in ("t_min", "severity") else np.int64)
-            for f, v in cols.items()}
+    return scripted_log(case, rows, section="hadrut", side="azerbaijani")
 
 
 def test_karabakh_record_lines_become_documented_statistics(karabakh):

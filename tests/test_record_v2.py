@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import base_data, write_case
+from conftest import base_data, scripted_log, write_case
 
-from sim.events import FIELDS, NO_ONE
 from sim.observations import (
     Settings,
     monitor_record,
@@ -52,31 +51,8 @@ def monitored(tmp_path: Path):
     return load_scenario(write_case(tmp_path, data, "monitored.toml"))
 
 
-def POSTED(case, r: dict) -> bool:  # noqa: N802 - reads like a constant in the table above
-    """By default a post sees every incident on a section where it stands (rule 9's draw)."""
-    pk = case.peacekeepers
-    return pk is not None and r.get("section", "north") in pk.sections
-
-
 def log_of(case, rows: list[dict]) -> dict[str, np.ndarray]:
-    """An event log (codes) from readable rows; unspecified fields are 'nothing'."""
-    sec = {n: i for i, n in enumerate(case.sections)}
-    side = {n: i for i, n in enumerate(case.side_names)}
-    kind = {n: i for i, n in enumerate(case.kinds)}
-    cols: dict[str, list] = {f: [] for f in FIELDS}
-    for r in sorted(rows, key=lambda r: r["t"]):
-        blame = [NO_ONE, NO_ONE]
-        for by, whom in r.get("blame", {}).items():
-            blame[side[by]] = side[whom]
-        values = dict(t_min=r["t"], section=sec[r.get("section", "north")], side=side[r.get("side", "east")],
-                      kind=kind[r.get("kind", "small_arms")], severity=1.0, cause=0, parent=NO_ONE,
-                      target=0, detected=int(r.get("detected", True)), blame_0=blame[0], blame_1=blame[1],
-                      blame_mediator=NO_ONE, casualties=0,
-                      post_seen=int(r.get("post_seen", POSTED(case, r))), blame_post=NO_ONE)
-        for f in FIELDS:
-            cols[f].append(values[f])
-    return {f: np.asarray(v, dtype=float if f in ("t_min", "severity") else np.int64)
-            for f, v in cols.items()}
+    return scripted_log(case, rows, section="north", side="east")
 
 
 # -- reading -------------------------------------------------------------------------------------
