@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 import mesa
 
 from sim.events import ABANDON, INITIATED, NO_ONE, RECOMMIT, RETALIATION, SPILLOVER
-from sim.policies import INF, RETALIATION_POLICIES, Answer, ViolationRule
+from sim.policies import INF, RETALIATION_POLICIES, Answer, RetaliationPolicy, ViolationRule
 from sim.scenario import DEFAULT_POST_DETECTION
 
 if TYPE_CHECKING:
@@ -486,6 +486,9 @@ class Force(mesa.Agent):
         self.policy = RETALIATION_POLICIES[ret.policy](
             tuple(kinds[k].severity for k in usable), ret.probability, ret.delay_mean_min,
             ret.forgiveness)
+        self.remembers = type(self.policy).notice is not RetaliationPolicy.notice
+        """Whether the policy remembers acts it does not answer (grudger): told of each one."""
+        self.grievance_gain = params.grievance_gain
 
         # Each violation rule fires the kinds it names that this force has; a rule with none
         # of them cannot act for this force and is dropped.
@@ -607,13 +610,13 @@ class Force(mesa.Agent):
         model = self.model
         draws = model.draws
         now = model.now
-        k = model.kind_params[kind]
+        severity = model.kind_severity[kind]
         them = self.opponent
         on_rear = section.is_rear
         # Who will notice: the force facing us here (for a strike on their rear, the force
         # facing us on our own section; towns always notice being hit).
         facing = self.section.forces[them]
-        detected = on_rear or draws.uniform() < k.detection_probability
+        detected = on_rear or draws.uniform() < model.kind_detection[kind]
         blamed_by_them = blamed_by_us = mediator_blame = post_blame = NO_ONE
         post_seen = False
         post = self.post
@@ -621,9 +624,13 @@ class Force(mesa.Agent):
             post_seen, post_blame = post.observe(self.side, kind)
         if detected:
             blamed_by_them = self.side
-            if model.rules.attribution_errors and draws.uniform() < k.ambiguity:
+            if model.attribution_errors and draws.uniform() < model.kind_ambiguity[kind]:
                 blamed_by_us = them  # "they fired first"
-        casualties = draws.poisson(k.casualties_mean) if k.casualties_mean > 0 else 0
+        casualties = 0
+        if model.kind_casualties[kind] > 0.0:
+            u = draws.uniform()  # Poisson by inversion; most incidents kill no one
+            if u > model.kind_no_casualty[kind]:
+                casualties = draws.poisson_at(u, model.kind_casualties[kind])
         mediator = model.mediator
         if now >= 0.0 and mediator is not None:
             # Rule 7: the broker hears through the posts, its own monitors, or the side fired on.
@@ -632,7 +639,7 @@ class Force(mesa.Agent):
                 delay = post.report_delay_mean_min
             elif detected or (mediator.monitors
                               and (post_seen or draws.uniform() < mediator.detection[kind])):
-                mediator_blame = mediator.attribute(self.side, k.ambiguity)
+                mediator_blame = mediator.attribute(self.side, model.kind_ambiguity[kind])
                 delay = mediator.report_delay_mean_min
             if mediator_blame != NO_ONE and model.mediating:
                 mediator.report(mediator_blame, delay)
@@ -640,7 +647,7 @@ class Force(mesa.Agent):
             blame_0, blame_1 = blamed_by_us, blamed_by_them
         else:
             blame_0, blame_1 = blamed_by_them, blamed_by_us
-        event = model.log.record(now, section.index, self.side, kind, k.severity, cause, parent,
+        event = model.log.record(now, section.index, self.side, kind, severity, cause, parent,
                                  them, detected, blame_0, blame_1, mediator_blame, casualties,
                                  post_seen, post_blame)
         if not detected:
@@ -650,25 +657,25 @@ class Force(mesa.Agent):
         weighing = now >= 0.0 and victim.weighs
         # Rule 8: a command that believes it was attacked loses commitment, rightly or not.
         if weighing:
-            victim.hostile_act(k.severity, on_rear, casualties,
+            victim.hostile_act(severity, on_rear, casualties,
                                REAR_STRIKES if on_rear or casualties else ATTACKS)
         if blamed_by_us != NO_ONE:
             self.command.accuse()
             if weighing:
-                self.command.hostile_act(k.severity, False, 0, MISATTRIBUTED)
+                self.command.hostile_act(severity, False, 0, MISATTRIBUTED)
         spillover = model.spillover
         if on_rear:
             # Rule 6: a struck rear area aggrieves every force of its side.
             for force in model.forces_of[them]:
                 force.aggrieve(spillover.rear_grievance, now)
         for force in facing:
-            force.perceive(event, k.severity, on_rear, RETALIATION)
-        if model.rules.spillover and k.severity >= spillover.min_severity and not on_rear:
+            force.perceive(event, severity, on_rear, RETALIATION)
+        if model.spillover_on and severity >= spillover.min_severity and not on_rear:
             p = spillover.neighbour_probability
             for neighbour in section.neighbours:
                 for force in neighbour.forces[them]:
                     if draws.uniform() < p:
-                        force.perceive(event, k.severity, False, SPILLOVER)
+                        force.perceive(event, severity, False, SPILLOVER)
         return event
 
     # -- rule 5: retaliation -----------------------------------------------------------------------
@@ -681,14 +688,17 @@ class Force(mesa.Agent):
         """
         model = self.model
         now = model.now
-        self.aggrieve(self.params.grievance_gain * severity, now)
-        self.policy.notice(severity)
-        if not model.rules.retaliation or self.answer_pending:
+        self.aggrieve(self.grievance_gain * severity, now)
+        if self.remembers:
+            self.policy.notice(severity)
+        if not model.retaliating or self.answer_pending:
             return
         draws = model.draws
-        pressure = self.pressure(now)
-        if pressure > 0.0 and draws.uniform() < pressure:
-            return  # held back by the mediator's pressure
+        mediator = model.mediator
+        if mediator is not None and now < mediator.pressure_until:
+            pressure = mediator.pressure[self.side]
+            if pressure > 0.0 and draws.uniform() < pressure:
+                return  # held back by the mediator's pressure
         if self.blocking > 0.0 and self.under_ceasefire(now) and draws.uniform() < self.blocking:
             return  # held back by the peacekeepers' post (rule 9)
         answer = self.policy.answer(severity, draws)
@@ -705,7 +715,7 @@ class Force(mesa.Agent):
         target = self.section
         if model.kind_reaches_rear[kind]:
             # In kind for a strike on our rear; a severe act may spill over to their rear.
-            spill = (not on_our_rear and model.rules.spillover
+            spill = (not on_our_rear and model.spillover_on
                      and severity >= model.spillover.min_severity
                      and draws.uniform() < model.spillover.rear_probability)
             rear = self.enemy_rear

@@ -36,7 +36,11 @@ class Draws:
 
     def poisson(self, mean: float) -> int:
         """One Poisson(mean) variate by inversion (fine for the small means used here)."""
-        u = self.uniform()
+        return self.poisson_at(self.uniform(), mean)
+
+    @staticmethod
+    def poisson_at(u: float, mean: float) -> int:
+        """The Poisson(mean) variate that inversion gives for the uniform ``u``."""
         k = 0
         p = math.exp(-mean)
         cdf = p

@@ -102,6 +102,16 @@ class CeasefireModel(mesa.Model):
         self.kind_index = {k: i for i, k in enumerate(self.kind_names)}
         self.kind_params = tuple(case.kinds[k] for k in self.kind_names)
         self.kind_reaches_rear = tuple(k.reaches_rear for k in self.kind_params)
+        # Per-kind numbers as plain tuples: the hot path reads them once per incident.
+        self.kind_severity = tuple(k.severity for k in self.kind_params)
+        self.kind_detection = tuple(k.detection_probability for k in self.kind_params)
+        self.kind_ambiguity = tuple(k.ambiguity for k in self.kind_params)
+        self.kind_casualties = tuple(k.casualties_mean for k in self.kind_params)
+        self.kind_no_casualty = tuple(math.exp(-k.casualties_mean) for k in self.kind_params)
+        """Per kind: P(no casualty), the Poisson's mass at 0 (most incidents kill no one)."""
+        self.attribution_errors = case.rules.attribution_errors
+        self.spillover_on = case.rules.spillover
+        self.retaliating = case.rules.retaliation
         self.section_names = tuple(case.sections)
         self.log = EventLog(self.section_names, self.side_names, self.kind_names)
         """Every incident of the run."""
