@@ -298,8 +298,10 @@ class Command(mesa.Agent):
         self._watch_at = INF
         self.model.decide(self.side, RECOMMIT, BROKER, self._c)
         for force in self.forces:
-            if force.resume_arrival_min > now:
-                force.resume_arrival_min = INF  # the order to resume had not arrived yet
+            if force.resume_arrival_min > now:  # the order to resume had not arrived yet
+                force.resume_arrival_min = INF
+                if force.order_arrival_min == INF:  # nor the order to cease fire (called back)
+                    force.order_arrival_min = now + self._order_delay()
             else:
                 force.order_arrival_min = now + self._order_delay()
                 force.resume_arrival_min = INF

@@ -170,6 +170,26 @@ def test_the_broker_can_bring_a_side_back(make_case: MakeCase) -> None:
     assert all(f.under_ceasefire(model.now) for f in east.forces)  # no propagation delay here
 
 
+def test_orders_still_on_their_way_are_called_back_and_sent_again(make_case: MakeCase) -> None:
+    # Orders take ~1000 min to arrive: the side abandons (and recommits) while they travel.
+    data = with_mediator(base_data(), commitment_support=0.5, recommitment=True)
+    case = make_case({**STILL, "rules.order_propagation": True, "rules.mediation": True,
+                      "sides.*.command.order_delay_mean_min": 1000.0}, data=data, quiet=True)
+    model = CeasefireModel(case, rng=3)
+    _advance(model, 15.0)
+    east = _command(model, "east")
+    assert all(model.now < f.order_arrival_min < math.inf for f in east.forces)
+    east.hostile_act(100.0, False, 0, "attacks")  # far past the threshold at once
+    assert east.abandoned
+    assert all(f.order_arrival_min == math.inf for f in east.forces), "the order is called back"
+    assert all(f.resume_arrival_min > model.now for f in east.forces)
+    east.supported(1.0)
+    east.supported(1.0)
+    assert not east.abandoned
+    for f in east.forces:  # the resume order is cancelled, a new order to cease fire is on its way
+        assert f.resume_arrival_min == math.inf and model.now <= f.order_arrival_min < math.inf
+
+
 def test_without_the_brokers_leave_no_side_comes_back(make_case: MakeCase) -> None:
     data = with_mediator(base_data(), commitment_support=0.5, recommitment=False)
     case = make_case({**STILL, "sides.east.command.war_aims_per_day": 1.0, "rules.mediation": True},
