@@ -179,7 +179,7 @@ def test_orders_still_on_their_way_are_called_back_and_sent_again(make_case: Mak
     _advance(model, 15.0)
     east = _command(model, "east")
     assert all(model.now < f.order_arrival_min < math.inf for f in east.forces)
-    east.hostile_act(100.0, False, 0, "attacks")  # far past the threshold at once
+    east.hostile_act(1000.0, False, 0, "attacks")  # far past the threshold at once
     assert east.abandoned
     assert all(f.order_arrival_min == math.inf for f in east.forces), "the order is called back"
     assert all(f.resume_arrival_min > model.now for f in east.forces)
