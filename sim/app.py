@@ -15,6 +15,7 @@ The pieces are plain functions of a model, so they are tested without a browser:
 from __future__ import annotations
 
 import fnmatch
+import json
 import math
 import os
 import warnings
@@ -48,6 +49,9 @@ with warnings.catch_warnings():
     from mesa.visualization.utils import update_counter
 
 SCENARIO_ENV = "CEASEFIRE_APP_SCENARIO"
+SET_ENV = "CEASEFIRE_APP_SET"
+"""Environment variable through which ``ceasefire app --set`` passes overrides (JSON) of the
+scenario the page opens with: they hold for that scenario whatever the sliders do."""
 """Environment variable through which ``ceasefire app`` tells the page which scenario to open."""
 CLASSROOM_SCENARIO = "classroom-two-villages"
 OPEN_RANGE_SPAN = 5.0
@@ -172,10 +176,18 @@ def _step(low: float, high: float, value: float) -> float:
     return step
 
 
+def page_scenario(case: str | Path | Scenario) -> Scenario:
+    """A scenario as the page shows it: the one the page opened with carries ``--set``'s overrides."""
+    if isinstance(case, Scenario):
+        return case
+    changes = json.loads(os.environ.get(SET_ENV) or "{}") if str(case) == start_case() else {}
+    return load_scenario(case, changes or None)
+
+
 def model_params(case: str | Path) -> dict[str, Any]:
     """SolaraViz ``model_params`` for a scenario: the scenario itself (fixed), the seed and the
     controls the scenario has, each starting at the scenario's value."""
-    scenario = load_scenario(case)
+    scenario = page_scenario(case)
     params: dict[str, Any] = {
         "case": str(case),
         "seed": {"type": "SliderInt", "label": "Seed (same seed, same run)", "value": 0,
@@ -190,7 +202,7 @@ def model_params(case: str | Path) -> dict[str, Any]:
 
 def control_help(case: str | Path) -> list[tuple[str, str]]:
     """(label, meaning) of each control, in the words of its parameter's definition."""
-    scenario = load_scenario(case)
+    scenario = page_scenario(case)
     return [(c.label, parameter_info(c.path)["doc"]) for c in CONTROLS
             if values_at(scenario, c.path)]
 
@@ -209,7 +221,7 @@ class ClassroomModel(CeasefireModel):
 
     def __init__(self, case: str | Path | Scenario = CLASSROOM_SCENARIO, *, seed: int | None = 0,
                  rng: Any = None, scenario: object = None, **kwargs: Any) -> None:
-        loaded = load_scenario(case)
+        loaded = page_scenario(case)
         moved = {}
         for name, value in kwargs.items():
             path = name.replace("__", ".")
@@ -350,7 +362,7 @@ def Page() -> None:  # noqa: N802
     """The classroom page; picking another scenario rebuilds the controls from its values."""
     start = start_case()
     case = solara.use_reactive(start)
-    scenario = solara.use_memo(lambda: load_scenario(case.value), [case.value])
+    scenario = solara.use_memo(lambda: page_scenario(case.value), [case.value])
     model = solara.use_memo(lambda: ClassroomModel(case.value), [case.value])
     params = solara.use_memo(lambda: model_params(case.value), [case.value])
     meta = scenario.scenario

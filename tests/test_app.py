@@ -6,6 +6,7 @@ the end-to-end test in a real Chromium is tests/test_app_browser.py.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -326,3 +327,23 @@ def test_the_server_is_told_to_stay_offline(monkeypatch: pytest.MonkeyPatch) -> 
 
 def _rgb(hex_colour: str) -> tuple[float, float, float]:
     return tuple(int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5))
+
+
+def test_the_page_opens_its_scenario_with_the_commands_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    posts = ["jabrayil", "hadrut", "martuni", "aghdara"]
+    monkeypatch.setenv(app.SCENARIO_ENV, "karabakh-2020-10-10")
+    monkeypatch.setenv(app.SET_ENV, json.dumps({"peacekeepers.sections": posts,
+                                                "peacekeepers.deterrence": 0.9}))
+    model = app.ClassroomModel("karabakh-2020-10-10")
+    assert model.case.peacekeepers.sections == tuple(posts)
+    assert app.model_params("karabakh-2020-10-10")["peacekeepers__deterrence"]["value"] == 0.9
+    # Another scenario picked on the page does not inherit them.
+    assert app.ClassroomModel("classroom-two-villages").case.peacekeepers is None
+
+
+def test_app_set_is_checked_before_serving(capsys: pytest.CaptureFixture[str]) -> None:
+    from sim.cli import main
+
+    assert main(["app", "karabakh-2020-10-10", "--set", "peacekeepers.deterrence=2"]) == 2
+    err = capsys.readouterr().err
+    assert "peacekeepers" in err and "Traceback" not in err

@@ -9,12 +9,16 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib.util
+import json
 import os
 import socket
 import warnings
 
 from sim.cli import UsageError
-from sim.scenario import BUNDLED, bundled_path, load_scenario, resolve_path
+from sim.scenario import BUNDLED, bundled_path, load_scenario, parse_assignment, resolve_path
+
+SET_ENV = "CEASEFIRE_APP_SET"
+"""sim.app.SET_ENV, spelled here so that checking the command line does not import Solara."""
 
 DEFAULT_APP_SCENARIO = "classroom-two-villages"
 DEFAULT_HOST = "127.0.0.1"
@@ -41,6 +45,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"address to listen on (default {DEFAULT_HOST}: this computer only; "
                         "0.0.0.0 lets the class's devices connect)")
     p.add_argument("--open", action="store_true", help="also open the page in the default browser")
+    p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override a parameter of the scenario the page opens with (repeatable), "
+                        "e.g. --set 'peacekeepers.sections=[\"hadrut\"]'")
     p.set_defaults(func=app)
 
 
@@ -53,9 +60,11 @@ def app(args: argparse.Namespace) -> int:
         raise UsageError(f"the page needs {', '.join(missing)}: install the app extra "
                          "(pip install 'ceasefire-sim[app]')")
     path = resolve_path(args.scenario).resolve()
-    load_scenario(path)  # a bad scenario is reported here, not in the browser
+    overrides = dict(parse_assignment(a) for a in args.set)
+    load_scenario(path, overrides or None)  # a bad scenario is reported here, not in the browser
     bundled = path.stem in BUNDLED and path == bundled_path(path.stem).resolve()
     _check_free(args.host, args.port)
+    os.environ[SET_ENV] = json.dumps(overrides)
     serve(path.stem if bundled else str(path), args.host, args.port, open_browser=args.open)
     return 0
 
