@@ -237,7 +237,8 @@ def fit_baselines(train: Sequence[Any], seed: int) -> dict[str, Any]:
 def _fit_note(fitted: Any) -> str:
     name = fitted.name
     if name == "poisson":
-        return f"rate {fitted.rate_per_min * 1440:.3g} ± {fitted.rate_se * 1440:.2g} per day ({fitted.n_windows} windows)"
+        return (f"rate {fitted.rate_per_min * 1440:.3g} ± {fitted.rate_se * 1440:.2g} per day "
+                f"({fitted.n_windows} windows)")
     if name == "drop":
         return (f"drop factor {fitted.drop:.3g} ± {fitted.drop_se:.2g} (fitted on "
                 f"{', '.join(fitted.used)}" + (f"; skipped {', '.join(fitted.skipped)}" if fitted.skipped
@@ -355,8 +356,11 @@ def score(scenario: str | Path, *, posterior: str | Path | None = None, runs: in
     name = case.scenario.name
     windows, notes = count_windows(record, kind)
     if windows.empty:
+        other = [k for k in COUNT_KINDS if k != kind
+                 and ((record["type"] == "count") & (record["kind"] == k)).any()]
         raise ScenarioError(f"{events}: no count lines of kind {kind} to score"
-                            + ("" if kind == "explosions" else " (try --kind explosions)"))
+                            + (f" (it has {other[0]}: try --kind {other[0]})" if other
+                               else " (the record has no monitor counts at all)"))
     history = windows[windows["end_min"] <= 0]
     scored = windows[windows["end_min"] > 0]
     early = scored[scored["start_min"] < case.scenario.start_min]
