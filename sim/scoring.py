@@ -51,6 +51,8 @@ if TYPE_CHECKING:  # pragma: no cover
 COUNT_KINDS = ("violations", "explosions")
 PREDICTORS = ("model", "poisson", "drop", "hawkes", "no-commitment")
 """Row order of the scores table."""
+BASELINES = ("poisson", "drop", "hawkes")
+"""The statistical baselines (a)-(c); (d) is the ablation ``no-commitment``."""
 HORIZONS_H = (6, 24, 72, 168)
 """Horizons of the collapse forecasts (hours after t = 0)."""
 PIT_BINS = 10
@@ -515,6 +517,12 @@ def summary_text(result: ScoreResult) -> str:
         lines.append(f"CRPS skill of the model against the best reference ({b['reference']}): "
                      f"{b['skill']:.3f} (90% bootstrap interval {b['low']:.3f} to {b['high']:.3f}; "
                      "> 0: the model is better)")
+        stat = result.skill[result.skill["reference"].isin(BASELINES)]
+        if len(stat) and b["reference"] not in BASELINES:
+            s = stat.loc[stat["skill"].idxmax()] if stat["skill"].notna().any() else None
+            if s is not None:
+                lines.append(f"  against the best statistical baseline ({s['reference']}): {s['skill']:.3f} "
+                             f"({s['low']:.3f} to {s['high']:.3f})")
     else:
         lines.append("CRPS skill: undefined (no reference predictor could be scored)")
     lines += [f"note: {n}" for n in result.notes]
