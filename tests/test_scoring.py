@@ -178,3 +178,26 @@ def test_an_error_while_writing_leaves_nothing(cases, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         scoring.write_outputs(result, tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_one_or_two_workers_give_the_same_scores(cases):
+    scored, train = cases
+    one = scoring.score(scored, runs=RUNS, seed=7, train=[train], workers=1)
+    two = scoring.score(scored, runs=RUNS, seed=7, train=[train], workers=2)
+    assert np.array_equal(one.predictives["model"].counts, two.predictives["model"].counts)
+    assert np.array_equal(one.predictives["no-commitment"].first, two.predictives["no-commitment"].first)
+    pd.testing.assert_frame_equal(one.table, two.table)
+
+
+def test_a_posterior_draws_each_runs_parameters_and_monitor(cases, tmp_path):
+    scored, train = cases
+    sample = tmp_path / "posterior.csv"
+    sample.write_text("particle,weight,sides.*.force.discipline,peacekeepers.recorded_per_incident_mean\n"
+                      "0,1.0,0.9,1.0\n1,1.0,0.9,1.0\n", encoding="utf-8")
+    low = scoring.score(scored, runs=RUNS, seed=2, train=[train], posterior=sample)
+    sample.write_text("particle,weight,sides.*.force.discipline,peacekeepers.recorded_per_incident_mean\n"
+                      "0,1.0,0.9,30.0\n", encoding="utf-8")
+    high = scoring.score(scored, runs=RUNS, seed=2, train=[train], posterior=sample)
+    # Same runs (same discipline), each detected incident recorded as 1 vs about 30 violations.
+    assert high.predictives["model"].counts.sum() > 5 * low.predictives["model"].counts.sum() > 0
+    assert "posterior.csv" in low.table.loc[0, "note"]
