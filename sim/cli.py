@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from sim.scenario import ScenarioError
 
 COMMANDS = ("run", "validate", "records", "import_events", "experiment", "sensitivity", "discover",
-            "calibrate", "replay", "app")
+            "calibrate", "score", "replay", "app")
 """Subcommand modules under sim.commands, in the order ``--help`` lists them."""
 
 

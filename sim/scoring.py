@@ -1,0 +1,529 @@
+"""Forecasts scored against a real truce: the model's runs, its ablation and the baselines.
+
+:func:`score` takes a scenario whose record is the truth (never fitted to) and builds, for the
+record's ``count`` lines of one kind (``violations`` or ``explosions``) that end after t = 0, an
+``(N, m)`` predictive sample from each predictor:
+
+- ``model``: N runs of the scenario (or of draws from a posterior sample), each counted through
+  the monitor model of :mod:`sim.observations` (the run's own monitor stream,
+  :func:`sim.observations.monitor_seed`);
+- ``poisson``, ``drop``, ``hawkes``: the baselines of :mod:`sim.baselines`, fitted on training
+  records (default: every other bundled record with count lines of the kind), with the scored
+  record's own windows ending by t = 0 as their history;
+- ``no-commitment``: the model with rule 8 switched off (``rules.commitment = false``).
+
+Scores (:mod:`sim.scores`, all losses): the mean CRPS over the windows; the log score of the
+minute of the first recorded violation (the record's first ``incident`` line at t ≥ 0 with a
+section, read at the middle of its interval; runs: the first detected incident after t = 0, inf
+if none; baselines: their first count after t = 0, from a fine-binned sample); the Brier score of
+"collapsed by 6 h / 24 h / 72 h / 7 days", only where the truth is given (``collapsed_min``) and
+the predictor forecasts collapse (rule 8); the PIT histogram and the 50% / 90% coverage. The
+skill of the model is ``1 - CRPS_model / CRPS_ref`` against each other predictor, with a paired
+bootstrap interval; the best reference is the one with the lowest mean CRPS.
+
+Overlapping windows of one section (e.g. a 19:30 → 19:30 period and its sub-window from t = 0)
+are resolved by dropping the window spanning t = 0 first, then any later window that still
+overlaps a kept one; each drop is listed in the notes. Everything derives from ``seed``: run
+``i`` uses ``sim.runner.run_seed(seed, i)``, so results do not depend on ``workers``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from sim import scores
+from sim.observations import Settings, monitor_seed, observations, observer, simulated
+from sim.record import read_record
+from sim.scenario import Scenario, ScenarioError, load_scenario, resolve_path
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+COUNT_KINDS = ("violations", "explosions")
+PREDICTORS = ("model", "poisson", "drop", "hawkes", "no-commitment")
+"""Row order of the scores table."""
+BASELINES = ("poisson", "drop", "hawkes")
+"""The statistical baselines (a)-(c); (d) is the ablation ``no-commitment``."""
+HORIZONS_H = (6, 24, 72, 168)
+"""Horizons of the collapse forecasts (hours after t = 0)."""
+PIT_BINS = 10
+SCORE_COLUMNS = ("predictor", "crps", "log_score_first", "brier", "coverage_50", "coverage_90",
+                 *(f"p_collapse_{h}h" for h in HORIZONS_H),
+                 *(f"pit_{k + 1}" for k in range(PIT_BINS)), "windows", "note")
+"""Columns of ``scores.csv`` (NaN where a score is undefined; ``note`` says why)."""
+SKILL_COLUMNS = ("model", "reference", "skill", "low", "high", "level", "windows", "best")
+"""Columns of ``skill.csv``: the model's CRPS skill against each reference."""
+SCORING_STREAM = 0x73636F72
+"""Tag of the scorer's own streams: ``SeedSequence(seed, spawn_key=(SCORING_STREAM, k))``."""
+FIRST_BINS = 2000
+"""Bins of the baselines' first-event sample (over at most 7 days, or to the observed minute)."""
+
+
+# ---------------------------------------------------------------------------- the record
+
+
+def count_windows(record: pd.DataFrame, kind: str) -> tuple[pd.DataFrame, list[str]]:
+    """The record's ``count`` lines of ``kind`` (section, start_min, end_min, count, line), with
+    overlaps within a section resolved; returns the windows and one note per dropped line."""
+    rows = record[(record["type"] == "count") & (record["kind"] == kind)]
+    frame = pd.DataFrame({"section": rows["section"].fillna("").astype(str),
+                          "start_min": rows["t_min_earliest"].astype(float),
+                          "end_min": rows["t_min_latest"].astype(float),
+                          "count": rows["count"].astype("int64"),
+                          "line": rows.index.to_numpy() + 2})
+    notes, keep = [], []
+    for _section, group in frame.groupby("section", sort=False):
+        spans_zero = (group["start_min"] < 0) & (group["end_min"] > 0)
+        order = group.assign(_z=spans_zero).sort_values(["_z", "start_min", "end_min"])
+        kept: list[tuple[float, float]] = []
+        for i, r in order.iterrows():
+            clash = next(((a, b) for a, b in kept if r.start_min < b and a < r.end_min), None)
+            if clash is None:
+                kept.append((r.start_min, r.end_min))
+                keep.append(i)
+            else:
+                why = "spans t = 0 and " if r._z else ""
+                notes.append(f"dropped line {r.line} ({r.section or 'front'} {r.start_min:g} → "
+                             f"{r.end_min:g} min): it {why}overlaps the window {clash[0]:g} → "
+                             f"{clash[1]:g} min of the same section")
+    out = frame.loc[sorted(keep)].sort_values(["start_min", "section"], kind="stable")
+    return out.reset_index(drop=True), notes
+
+
+def _truce(name: str, windows: pd.DataFrame) -> Any:
+    from sim.baselines import Truce
+
+    return Truce(name=name, counts=windows[["section", "start_min", "end_min", "count"]])
+
+
+def _load(scenario: str | Path) -> tuple[Scenario, pd.DataFrame, Path]:
+    """A scenario (bundled name or path), its record (checked against it) and the record's path."""
+    path = resolve_path(scenario)
+    case = load_scenario(path)
+    if not case.scenario.events_file:
+        raise ScenarioError(f"{path}: names no record (scenario.events_file): nothing to score against")
+    events = Path(path).parent / case.scenario.events_file
+    record = read_record(events, sections=case.sections, sides=case.side_names, kinds=case.kinds)
+    return case, record, events
+
+
+def training_records(kind: str, exclude: str, names: Sequence[str | Path] | None = None
+                     ) -> tuple[list[Any], list[str]]:
+    """Training truces (:class:`sim.baselines.Truce`) and notes: the named scenarios' records,
+    or every bundled record except ``exclude`` that has count lines of ``kind``."""
+    notes: list[str] = []
+    if names is None:
+        from sim.library import library
+
+        names = [e["file"] for e in library() if "error" not in e and e["name"] != exclude]
+        explicit = False
+    else:
+        explicit = True
+    out = []
+    for name in names:
+        case, record, _ = _load(name)
+        if case.scenario.name == exclude:
+            raise ScenarioError(f"--train {name}: is the scored record itself (scores must be "
+                                "out of sample)")
+        windows, dropped = count_windows(record, kind)
+        if windows.empty:
+            if explicit:
+                raise ScenarioError(f"--train {name}: its record has no count lines of kind {kind}")
+            continue
+        notes += [f"training {case.scenario.name}: {d}" for d in dropped]
+        out.append(_truce(case.scenario.name, windows))
+    return out, notes
+
+
+# ---------------------------------------------------------------------------- predictives
+
+
+@dataclass
+class Predictive:
+    """One predictor's forecast: counts (N, m), first-violation minutes (N,), collapse (N,)."""
+
+    name: str
+    counts: np.ndarray | None
+    first: np.ndarray | None = None
+    collapse: np.ndarray | None = None
+    """Collapse minutes (inf: held to the horizon); None: no collapse forecast."""
+    note: str = ""
+
+
+def _rng(seed: int, k: int) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(SCORING_STREAM, k))))
+
+
+def model_predictive(name: str, case: Scenario, record: pd.DataFrame, windows: pd.DataFrame,
+                     runs: int, seed: int, workers: int,
+                     overrides_by_run: Mapping[int, Mapping[str, Any]] | None = None,
+                     progress: bool | None = None) -> Predictive:
+    """Counts of ``windows`` through the monitor model, the first detected incident after t = 0
+    and the collapse minute of ``runs`` runs of ``case`` (run i seeded ``run_seed(seed, i)``)."""
+    from sim.runner import map_runs, progress_bar
+
+    settings = Settings(count_scale="linear")
+    lines = record.loc[windows["line"].to_numpy() - 2]
+    count_stats = observations(lines, case, settings)
+    incidents = record[record["type"] == "incident"]
+    first_stats = [s for s in observations(incidents, case, settings) if s.measure == "first_time"]
+    bar = progress_bar(runs, progress, desc=name)
+    try:
+        records = map_runs(case, seed, range(runs), workers=workers, keep_steps=False,
+                           overrides_by_run=overrides_by_run, on_done=bar.update if bar else None)
+    finally:
+        if bar:
+            bar.close()
+    per_run = overrides_by_run or {}
+    counts = np.empty((runs, len(count_stats)))
+    first = np.full(runs, math.inf)
+    collapse = np.full(runs, math.inf)
+    for rec in records:
+        monitors = {k: v for k, v in per_run.get(rec.run, {}).items() if k.startswith("peacekeepers.")}
+        here = case.with_overrides(monitors, origin="posterior") if monitors else case
+        obs = observer(here, monitor_seed(seed, rec.run), settings)
+        counts[rec.run] = simulated(count_stats, rec.events, math.inf, obs)
+        if first_stats:
+            first[rec.run] = simulated(first_stats, rec.events, math.inf)[0]
+        c = rec.outcomes.get("collapse_min", math.nan)
+        collapse[rec.run] = c if np.isfinite(c) else math.inf
+    return Predictive(name, counts.astype(np.int64), first,
+                      collapse if case.rules.commitment else None)
+
+
+def baseline_predictive(fitted: Any, windows: pd.DataFrame, history: Any, runs: int,
+                        rng: np.random.Generator, first_until: float) -> Predictive:
+    """A fitted baseline's counts for ``windows`` and its first count after t = 0 (from bins of
+    ``first_until / FIRST_BINS`` minutes over the scored sections; inf if none by then)."""
+    w = windows[["section", "start_min", "end_min"]]
+    counts = fitted.sample_counts(w, runs, rng, history=history)
+    edges = np.linspace(0.0, first_until, FIRST_BINS + 1)
+    sections = sorted(set(windows["section"]))
+    bins = pd.DataFrame({"section": np.repeat(sections, FIRST_BINS),
+                         "start_min": np.tile(edges[:-1], len(sections)),
+                         "end_min": np.tile(edges[1:], len(sections))})
+    hits = fitted.sample_counts(bins, runs, rng, history=history).reshape(runs, len(sections), FIRST_BINS)
+    any_hit = hits.sum(axis=1) > 0
+    idx = np.argmax(any_hit, axis=1)
+    mid = (edges[:-1] + edges[1:]) / 2
+    first = np.where(any_hit.any(axis=1), mid[idx], math.inf)
+    return Predictive(fitted.name, np.asarray(counts, dtype=np.int64), first)
+
+
+def fit_baselines(train: Sequence[Any], seed: int) -> dict[str, Any]:
+    """(a) poisson, (b) drop, (c) hawkes fitted on ``train``; a string (why) where a fit fails."""
+    from sim.baselines import fit_constant_rate, fit_drop, fit_hawkes
+
+    out: dict[str, Any] = {}
+    if not train:
+        why = "no training record with count lines of this kind"
+        return {"poisson": why, "drop": why, "hawkes": why}
+    for name, fit in (("poisson", fit_constant_rate), ("drop", fit_drop),
+                      ("hawkes", lambda t: fit_hawkes(t, rng=_rng(seed, 1)))):
+        try:
+            out[name] = fit(train)
+        except ValueError as exc:
+            out[name] = f"not fitted: {exc}"
+    return out
+
+
+def _fit_note(fitted: Any) -> str:
+    name = fitted.name
+    if name == "poisson":
+        return (f"rate {fitted.rate_per_min * 1440:.3g} ± {fitted.rate_se * 1440:.2g} per day "
+                f"({fitted.n_windows} windows)")
+    if name == "drop":
+        return (f"drop factor {fitted.drop:.3g} ± {fitted.drop_se:.2g} (fitted on "
+                f"{', '.join(fitted.used)}" + (f"; skipped {', '.join(fitted.skipped)}" if fitted.skipped
+                                               else "") + ")")
+    e = fitted.estimate
+    return (f"branching ratio α = {e.alpha:.3f} ± {e.se[1]:.3f}, kernel mean 1/β = "
+            f"{1 / e.beta / 60:.3g} h, μ = {e.mu * 1440:.3g} per day ({fitted.imputations} imputations)")
+
+
+# ---------------------------------------------------------------------------- scores
+
+
+def score_samples(pred: Predictive, obs: np.ndarray, rng: np.random.Generator, *,
+                  first_obs: float | None, truth: np.ndarray | None, horizon_min: float,
+                  brier_reason: str) -> dict[str, Any]:
+    """One row of the scores table for ``pred`` against the observed counts ``obs``."""
+    row: dict[str, Any] = {c: math.nan for c in SCORE_COLUMNS}
+    row.update(predictor=pred.name, windows=len(obs), note=pred.note)
+    if pred.counts is None:
+        return row
+    row["crps"] = float(scores.crps_sample(pred.counts, obs).mean())
+    cover = scores.interval_coverage(pred.counts, obs)
+    row["coverage_50"], row["coverage_90"] = cover[0.5], cover[0.9]
+    hist, _ = scores.pit_histogram(scores.pit_sample(pred.counts, obs, rng), bins=PIT_BINS)
+    row.update({f"pit_{k + 1}": float(v) for k, v in enumerate(hist)})
+    if first_obs is not None and pred.first is not None:
+        if np.isfinite(pred.first).sum() >= 2:
+            row["log_score_first"] = scores.log_score_sample(pred.first, first_obs)
+        elif np.isfinite(pred.first).sum() == 0:
+            row["log_score_first"] = math.inf
+    if pred.collapse is not None:
+        probs = np.array([np.mean(pred.collapse <= h * 60.0) if h * 60.0 <= horizon_min else math.nan
+                          for h in HORIZONS_H])
+        row.update({f"p_collapse_{h}h": float(p) for h, p in zip(HORIZONS_H, probs, strict=True)})
+        if truth is not None:
+            ok = np.isfinite(probs) & np.isfinite(truth)
+            if ok.any():
+                row["brier"] = float(scores.brier_score(probs[ok], truth[ok]).mean())
+    if math.isnan(row["brier"]):
+        why = ("no collapse forecast (counts only, or rule 8 off)" if pred.collapse is None
+               else "no machine-readable truth of collapse" if brier_reason
+               else "no horizon with a known truth")
+        row["note"] = "; ".join(x for x in (pred.note, f"Brier undefined: {why}") if x)
+    return row
+
+
+def collapse_truth(collapsed_min: float | None, known_until_min: float) -> tuple[np.ndarray | None, str]:
+    """0/1 truth of "collapsed by h" per horizon (NaN where unknown), and why it is undefined.
+
+    ``collapsed_min``: the minute the truce collapsed, ``inf`` if it held through the record
+    (known up to ``known_until_min``), None if unknown (the Brier score is then undefined)."""
+    if collapsed_min is None:
+        return None, ("Brier undefined: neither the scenario nor its record states the outcome in a "
+                      "machine-readable field (the scenario's '# outcome:' comment is prose); "
+                      "no truth is invented")
+    truth = np.array([1.0 if collapsed_min <= h * 60.0 else (0.0 if h * 60.0 <= known_until_min
+                                                              else math.nan) for h in HORIZONS_H])
+    return truth, ""
+
+
+@dataclass
+class ScoreResult:
+    """What :func:`score` found: the table, the skill, the samples behind them and notes."""
+
+    scenario: str
+    kind: str
+    runs: int
+    seed: int
+    windows: pd.DataFrame
+    predictives: dict[str, Predictive]
+    table: pd.DataFrame
+    skill: pd.DataFrame
+    first_violation: tuple[float, float] | None
+    brier_reason: str
+    notes: list[str] = field(default_factory=list)
+
+
+def skill_table(predictives: Mapping[str, Predictive], obs: np.ndarray, seed: int) -> pd.DataFrame:
+    """The model's CRPS skill against every other predictor with a sample; ``best`` marks the
+    reference with the lowest mean CRPS."""
+    model = predictives.get("model")
+    rows = []
+    if model is None or model.counts is None:
+        return pd.DataFrame(columns=list(SKILL_COLUMNS))
+    s_model = scores.crps_sample(model.counts, obs)
+    refs = {n: scores.crps_sample(p.counts, obs) for n, p in predictives.items()
+            if n != "model" and p.counts is not None}
+    best = min(refs, key=lambda n: refs[n].mean()) if refs else None
+    for k, (name, s_ref) in enumerate(refs.items()):
+        if not s_ref.mean() > 0:
+            rows.append(dict(model="model", reference=name, skill=math.nan, low=math.nan,
+                             high=math.nan, level=0.9, windows=len(obs), best=name == best))
+            continue
+        sk = scores.skill_score(s_model, s_ref, rng=_rng(seed, 10 + k))
+        rows.append(dict(model="model", reference=name, skill=sk.value, low=sk.low, high=sk.high,
+                         level=sk.level, windows=sk.n_obs, best=name == best))
+    return pd.DataFrame(rows, columns=list(SKILL_COLUMNS))
+
+
+def score(scenario: str | Path, *, posterior: str | Path | None = None, runs: int = 1000,
+          seed: int = 0, workers: int = 1, train: Sequence[str | Path] | None = None,
+          kind: str = "violations", collapsed_min: float | None = None,
+          progress: bool | None = None) -> ScoreResult:
+    """Score the model, its ablation and the baselines on ``scenario``'s record (see the module
+    docstring). ``train``: scenarios whose records fit the baselines (default: every other
+    bundled record with count lines of ``kind``). ``collapsed_min``: the known truth of collapse
+    (None: unknown, the Brier score is undefined). Raises ScenarioError for bad input."""
+    if kind not in COUNT_KINDS:
+        raise ScenarioError(f"--kind {kind}: must be one of {', '.join(COUNT_KINDS)}")
+    if runs < 2:
+        raise ScenarioError(f"--runs {runs}: must be a whole number ≥ 2")
+    if seed < 0:
+        raise ScenarioError(f"--seed {seed}: must be a whole number ≥ 0")
+    case, record, events = _load(scenario)
+    name = case.scenario.name
+    windows, notes = count_windows(record, kind)
+    if windows.empty:
+        other = [k for k in COUNT_KINDS if k != kind
+                 and ((record["type"] == "count") & (record["kind"] == k)).any()]
+        raise ScenarioError(f"{events}: no count lines of kind {kind} to score"
+                            + (f" (it has {other[0]}: try --kind {other[0]})" if other
+                               else " (the record has no monitor counts at all)"))
+    history = windows[windows["end_min"] <= 0]
+    scored = windows[windows["end_min"] > 0]
+    early = scored[scored["start_min"] < case.scenario.start_min]
+    if len(early):
+        notes.append(f"dropped {len(early)} window(s) starting before the runs start "
+                     f"({case.scenario.start_min:g} min): lines {', '.join(map(str, early['line']))}")
+        scored = scored[scored["start_min"] >= case.scenario.start_min]
+    if scored.empty:
+        raise ScenarioError(f"{events}: no count lines of kind {kind} after t = 0 to score")
+    scored = scored.reset_index(drop=True)
+    horizon_min = case.scenario.horizon_h * 60.0
+    last = float(scored["end_min"].max())
+    if last > horizon_min:
+        horizon_min = math.ceil(last / 60.0) * 60.0
+        notes.append(f"runs extended to {horizon_min / 60:g} h to cover the last window")
+        case = case.with_overrides({"scenario.horizon_h": horizon_min / 60.0}, origin="score")
+    per_run = None
+    if posterior is not None:
+        from sim.calibration import posterior_overrides
+
+        per_run = posterior_overrides(posterior, runs, seed)
+        case.with_overrides(per_run[0])  # a posterior that does not fit fails before running
+    train_truces, train_notes = training_records(kind, name, train)
+    notes += train_notes
+    incidents = record[(record["type"] == "incident") & (record["section"] != "")
+                       & (record["t_min_earliest"] >= 0)]
+    first_line = None
+    if len(incidents):
+        r = incidents.sort_values(["t_min_latest", "t_min_earliest"]).iloc[0]
+        first_line = (float(r["t_min_earliest"]), float(r["t_min_latest"]))
+    first_obs = None if first_line is None else sum(first_line) / 2
+    if first_line is None:
+        notes.append("log score undefined: the record has no incident line at t ≥ 0 with a section")
+    truth, brier_reason = collapse_truth(collapsed_min, float(record["t_min_latest"].max()))
+    obs = scored["count"].to_numpy(dtype=float)
+
+    preds: dict[str, Predictive] = {}
+    source = f"{runs} runs" + (f", parameters drawn from {Path(posterior).name}" if posterior else "")
+    preds["model"] = model_predictive("model", case, record, scored, runs, seed, workers, per_run, progress)
+    preds["model"].note = source
+    first_until = min(horizon_min, 7 * 1440.0)
+    if first_obs is not None and first_obs >= first_until:
+        first_until = first_obs + 60.0
+    hist = _truce(name, history) if len(history) else None
+    for k, (bname, fitted) in enumerate(fit_baselines(train_truces, seed).items()):
+        if isinstance(fitted, str):
+            preds[bname] = Predictive(bname, None, note=fitted)
+            continue
+        try:
+            preds[bname] = baseline_predictive(fitted, scored, hist, runs, _rng(seed, 2 + k), first_until)
+            preds[bname].note = _fit_note(fitted)
+        except ValueError as exc:
+            preds[bname] = Predictive(bname, None, note=f"{_fit_note(fitted)}; no forecast: {exc}")
+    if case.rules.commitment:
+        ablation = case.with_overrides({"rules.commitment": False}, origin="ablation")
+        preds["no-commitment"] = model_predictive("no-commitment", ablation, record, scored, runs, seed,
+                                                  workers, per_run, progress)
+        preds["no-commitment"].note = source + "; rule 8 off"
+    else:
+        preds["no-commitment"] = Predictive("no-commitment", None,
+                                            note="rule 8 is already off in the scenario: no ablation")
+    rows = [score_samples(preds[n], obs, _rng(seed, 20 + i), first_obs=first_obs, truth=truth,
+                          horizon_min=horizon_min, brier_reason=brier_reason)
+            for i, n in enumerate(PREDICTORS)]
+    table = pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
+    return ScoreResult(name, kind, runs, seed, scored, preds, table, skill_table(preds, obs, seed),
+                       first_line, brier_reason, notes)
+
+
+# ---------------------------------------------------------------------------- output
+
+
+def bands_figure(result: ScoreResult) -> Figure:
+    """Predictive 50% and 90% bands of each predictor over the recorded counts, one panel per
+    section; windows on the x axis (days from t = 0), counts on a symmetric log axis."""
+    from sim.figures import OKABE_ITO, mark_ceasefire, new_figure
+
+    w = result.windows
+    sections = list(dict.fromkeys(w["section"]))
+    fig, axes = new_figure(width_in=12.0, height_in=1.2 + 3.0 * len(sections), nrows=len(sections),
+                           ncols=1, squeeze=False, sharex=True)
+    names = [n for n in PREDICTORS if result.predictives[n].counts is not None]
+    colours = dict(zip(PREDICTORS, (OKABE_ITO[4], OKABE_ITO[1], OKABE_ITO[2], OKABE_ITO[0],
+                                    OKABE_ITO[6]), strict=True))
+    for ax, section in zip(axes[:, 0], sections, strict=True):
+        sel = np.flatnonzero(w["section"].to_numpy() == section)
+        start = w["start_min"].to_numpy()[sel] / 1440.0
+        end = w["end_min"].to_numpy()[sel] / 1440.0
+        width = end - start
+        for k, n in enumerate(names):
+            x = start + width * (k + 1) / (len(names) + 1)
+            c = result.predictives[n].counts[:, sel]
+            q05, q25, q75, q95 = np.quantile(c, [0.05, 0.25, 0.75, 0.95], axis=0)
+            ax.vlines(x, q05, q95, color=colours[n], linewidth=1.5, alpha=0.55)
+            ax.vlines(x, q25, q75, color=colours[n], linewidth=5, label=n)
+        ax.scatter((start + end) / 2, w["count"].to_numpy()[sel], marker="D", s=36, color="#000000",
+                   zorder=5, label="recorded")
+        ax.set_yscale("symlog", linthresh=1.0)
+        ax.set_ylim(bottom=0)
+        mark_ceasefire(ax)
+        ax.set_ylabel(f"{result.kind} per window\n({section or 'front'}, count)")
+    axes[-1, 0].set_xlabel("days from the ceasefire (t = 0); each window's bars side by side")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncols=min(7, len(labels)), frameon=False)
+    fig.suptitle(f"{result.scenario}: predictive bands (thick 50%, thin 90%) and the record", y=1.04)
+    return fig
+
+
+def write_outputs(result: ScoreResult, out: str | Path, fmt: str = "png") -> list[Path]:
+    """Write ``scores.csv``, ``skill.csv`` and ``score-bands.<fmt>`` into ``out``: all are
+    written to a temporary folder first and moved in at the end, so an error leaves nothing."""
+    from sim.figures import save
+    from sim.tables import write_csv_atomic
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".score-{os.getpid()}.tmp"
+    tmp.mkdir(exist_ok=True)
+    try:
+        staged = [write_csv_atomic(result.table, tmp / "scores.csv"),
+                  write_csv_atomic(result.skill, tmp / "skill.csv"),
+                  save(bands_figure(result), tmp / "score-bands", fmt)]
+        final = []
+        for p in staged:
+            os.replace(p, out / p.name)
+            final.append(out / p.name)
+        return final
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def summary_text(result: ScoreResult) -> str:
+    """The scores table and what it rests on, in readable lines."""
+    t = result.table
+    lines = [f"{result.scenario}: {len(result.windows)} {result.kind} count windows after t = 0 "
+             f"scored, {result.runs} runs per model predictor, seed {result.seed}"]
+    if result.first_violation:
+        lo, hi = result.first_violation
+        lines.append(f"first recorded violation: {lo:g}–{hi:g} min (scored at {(lo + hi) / 2:g})")
+    shown = t[["predictor", "crps", "log_score_first", "brier", "coverage_50", "coverage_90"]].copy()
+    shown["brier"] = ["undefined" if pd.isna(v) else f"{v:.3f}" for v in t["brier"]]
+    with pd.option_context("display.width", 160, "display.float_format", "{:.3f}".format):
+        lines.append(shown.to_string(index=False))
+    if result.brier_reason:
+        lines.append(result.brier_reason)
+    for _, r in t.iterrows():
+        if r["note"]:
+            lines.append(f"  {r['predictor']}: {r['note']}")
+    best = result.skill[result.skill["best"]]
+    if len(best):
+        b = best.iloc[0]
+        lines.append(f"CRPS skill of the model against the best reference ({b['reference']}): "
+                     f"{b['skill']:.3f} (90% bootstrap interval {b['low']:.3f} to {b['high']:.3f}; "
+                     "> 0: the model is better)")
+        stat = result.skill[result.skill["reference"].isin(BASELINES)]
+        if len(stat) and b["reference"] not in BASELINES:
+            s = stat.loc[stat["skill"].idxmax()] if stat["skill"].notna().any() else None
+            if s is not None:
+                lines.append(f"  against the best statistical baseline ({s['reference']}): {s['skill']:.3f} "
+                             f"({s['low']:.3f} to {s['high']:.3f})")
+    else:
+        lines.append("CRPS skill: undefined (no reference predictor could be scored)")
+    lines += [f"note: {n}" for n in result.notes]
+    return "\n".join(lines)

@@ -1,0 +1,203 @@
+"""``ceasefire score`` and sim.scoring: forecasts scored against a record, beside baselines.
+
+Tiny synthetic scenarios (4 h, two monitored sections) and records written to ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import base_data, write_case
+
+from sim import scoring
+from sim.cli import main
+from sim.observations import Settings, monitor_seed, observations, observer, simulated
+from sim.record import COLUMNS, read_record
+from sim.runner import map_runs
+from sim.scenario import load_scenario
+
+SOURCE = "https://example.org/report"
+RUNS = 12
+
+
+def count_line(t0: float, t1: float, section: str, n: int, kind: str = "violations") -> str:
+    return f"{t0},{t1},count,{section},{kind},{n},monitor,,,{SOURCE},2020-07-28,monitor count"
+
+
+def incident_line(t0: float, t1: float, section: str) -> str:
+    return f"{t0},{t1},incident,{section},unspecified,,monitor,,,{SOURCE},2020-07-28,fighting seen"
+
+
+def truce(tmp_path: Path, name: str, lines: list[str], **scenario: object) -> Path:
+    """A monitored base case named ``name`` with its record ``lines``."""
+    data = base_data()
+    data["scenario"] = {**data["scenario"], "name": name, "events_file": f"{name}.events.csv",
+                        **scenario}
+    data["peacekeepers"] = {"label": "monitors", "sections": ["north", "south"],
+                            "detection": {"small_arms": 1.0, "artillery": 1.0},
+                            "recorded_per_incident_mean": 2.0}
+    (tmp_path / f"{name}.events.csv").write_text("\n".join([",".join(COLUMNS), *lines]) + "\n",
+                                                 encoding="utf-8")
+    return write_case(tmp_path, data, f"{name}.toml")
+
+
+def hourly(counts: dict[str, list[int]], start: float = -120.0) -> list[str]:
+    return [count_line(start + 60 * i, start + 60 * (i + 1), s, n)
+            for s, ns in counts.items() for i, n in enumerate(ns)]
+
+
+@pytest.fixture
+def cases(tmp_path: Path) -> tuple[Path, Path]:
+    """A scored truce (with a first incident line) and a training truce."""
+    scored = truce(tmp_path, "scored", [
+        *hourly({"north": [30, 25, 6, 4, 3, 5], "south": [20, 30, 2, 0, 4, 1]}),
+        incident_line(10, 40, "north")])
+    train = truce(tmp_path, "train", hourly({"north": [40, 35, 8, 6, 2, 9], "south": [25, 20, 3, 5, 1, 0]}))
+    return scored, train
+
+
+# -- the scores ----------------------------------------------------------------------------------
+
+def test_the_truths_own_generator_scores_better_than_a_wrong_one():
+    rng = np.random.default_rng(1)
+    means = rng.uniform(1, 30, size=40)
+    truth = rng.poisson(means)
+    right = scoring.Predictive("right", rng.poisson(means, size=(500, 40)))
+    wrong = scoring.Predictive("wrong", rng.poisson(5 * means + 20, size=(500, 40)))
+    kw = dict(first_obs=None, truth=None, horizon_min=240.0, brier_reason="unknown")
+    good = scoring.score_samples(right, truth.astype(float), np.random.default_rng(2), **kw)
+    bad = scoring.score_samples(wrong, truth.astype(float), np.random.default_rng(2), **kw)
+    assert good["crps"] < bad["crps"]
+    assert good["coverage_90"] > bad["coverage_90"]
+
+
+def test_the_table_has_the_documented_columns_and_brier_is_undefined_not_zero(cases, tmp_path):
+    scored, train = cases
+    result = scoring.score(scored, runs=RUNS, seed=3, train=[train])
+    table = result.table
+    assert tuple(table.columns) == scoring.SCORE_COLUMNS
+    assert tuple(table["predictor"]) == scoring.PREDICTORS
+    assert table["brier"].isna().all()
+    assert all("Brier undefined" in n for n in table["note"])
+    assert "machine-readable" in result.brier_reason and "undefined" in scoring.summary_text(result)
+    assert tuple(result.skill.columns) == scoring.SKILL_COLUMNS
+    assert result.skill["best"].sum() == 1
+    assert np.isfinite(table.loc[table["predictor"] == "model", "crps"]).all()
+    assert result.first_violation == (10.0, 40.0)
+    # 8 windows end after t = 0 in each section; those ending by t = 0 are the history.
+    assert len(result.windows) == 8 and (result.windows["end_min"] > 0).all()
+    written = scoring.write_outputs(result, tmp_path / "out")
+    assert sorted(p.name for p in written) == ["score-bands.png", "scores.csv", "skill.csv"]
+    back = pd.read_csv(tmp_path / "out" / "scores.csv")
+    assert back["brier"].isna().all()  # an empty cell, never 0
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+
+
+def test_a_known_truth_gives_a_brier_score(cases, tmp_path):
+    _, train = cases
+    longer = truce(tmp_path, "longer", hourly({"north": [30, 25, 6, 4, 3, 5, 2, 1, 0]}), horizon_h=7.0)
+    table = scoring.score(longer, runs=RUNS, seed=3, train=[train], collapsed_min=100.0)
+    rows = table.table.set_index("predictor")
+    p6 = rows.loc["model", "p_collapse_6h"]
+    assert rows.loc["model", "brier"] == pytest.approx((p6 - 1.0) ** 2)  # only 6 h is within 7 h
+    assert math.isnan(rows.loc["model", "p_collapse_24h"])
+    assert math.isnan(rows.loc["poisson", "brier"]) and table.brier_reason == ""
+
+
+def test_the_model_counts_are_the_observation_models(cases):
+    scored, train = cases
+    a = scoring.score(scored, runs=RUNS, seed=5, train=[train])
+    b = scoring.score(scored, runs=RUNS, seed=5, train=[train])
+    for name in scoring.PREDICTORS:
+        left, right = a.predictives[name].counts, b.predictives[name].counts
+        assert (left is None and right is None) or np.array_equal(left, right), name
+    pd.testing.assert_frame_equal(a.table, b.table)
+    # By hand: run i seeded run_seed(5, i), counted by the monitor stream monitor_seed(5, i).
+    case = load_scenario(scored)
+    record = read_record(scored.with_name("scored.events.csv"))
+    lines = record.loc[a.windows["line"].to_numpy() - 2]
+    stats = observations(lines, case, Settings(count_scale="linear"))
+    expect = np.array([simulated(stats, rec.events, math.inf,
+                                 observer(case, monitor_seed(5, rec.run), Settings(count_scale="linear")))
+                       for rec in map_runs(case, 5, range(RUNS), keep_steps=False)])
+    assert np.array_equal(a.predictives["model"].counts, expect)
+    other = scoring.score(scored, runs=RUNS, seed=6, train=[train])
+    assert not np.array_equal(a.predictives["model"].counts, other.predictives["model"].counts)
+
+
+def test_overlapping_windows_drop_the_one_spanning_t0():
+    rows = [count_line(-60, 60, "north", 9), count_line(0, 60, "north", 4),
+            count_line(60, 120, "north", 2), count_line(-60, 60, "south", 3)]
+    record = pd.read_csv(__import__("io").StringIO("\n".join([",".join(COLUMNS), *rows])),
+                         dtype={"section": str}, keep_default_na=False)
+    record["count"] = record["count"].astype(int)
+    windows, notes = scoring.count_windows(record, "violations")
+    assert list(windows["line"]) == [5, 3, 4]
+    assert len(notes) == 1 and "line 2" in notes[0] and "spans t = 0" in notes[0]
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["karabakh-2020-10-10"], "no count lines of kind violations to score (the record has no monitor"),
+    (["donbas-2018-07-01"], "try --kind explosions"),
+    (["donbas-2020-07-27", "--runs", "1"], "--runs 1: must be a whole number ≥ 2"),
+    (["donbas-2020-07-27", "--seed", "-1"], "--seed -1"),
+    (["no-such-truce"], "no such scenario file"),
+    (["donbas-2020-07-27", "--train", "donbas-2020-07-27", "--runs", "2"], "is the scored record itself"),
+    (["donbas-2020-07-27", "--train", "yemen-2022-04-02", "--runs", "2"], "no count lines of kind"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path):
+    assert main(["score", *argv, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_command_prints_the_table_and_writes_the_files(cases, capsys, tmp_path):
+    scored, train = cases
+    out = tmp_path / "scores"
+    assert main(["score", str(scored), "--runs", str(RUNS), "--train", str(train), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "no-commitment" in text and "hawkes" in text and "Brier undefined" in text
+    assert {p.name for p in out.iterdir()} == {"scores.csv", "skill.csv", "score-bands.png"}
+
+
+def test_an_error_while_writing_leaves_nothing(cases, tmp_path, monkeypatch):
+    scored, train = cases
+    result = scoring.score(scored, runs=RUNS, seed=0, train=[train])
+
+    def broken(_result: object) -> None:
+        raise RuntimeError("figure failed")
+
+    monkeypatch.setattr(scoring, "bands_figure", broken)
+    with pytest.raises(RuntimeError):
+        scoring.write_outputs(result, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_one_or_two_workers_give_the_same_scores(cases):
+    scored, train = cases
+    one = scoring.score(scored, runs=RUNS, seed=7, train=[train], workers=1)
+    two = scoring.score(scored, runs=RUNS, seed=7, train=[train], workers=2)
+    assert np.array_equal(one.predictives["model"].counts, two.predictives["model"].counts)
+    assert np.array_equal(one.predictives["no-commitment"].first, two.predictives["no-commitment"].first)
+    pd.testing.assert_frame_equal(one.table, two.table)
+
+
+def test_a_posterior_draws_each_runs_parameters_and_monitor(cases, tmp_path):
+    scored, train = cases
+    sample = tmp_path / "posterior.csv"
+    sample.write_text("particle,weight,sides.*.force.discipline,peacekeepers.recorded_per_incident_mean\n"
+                      "0,1.0,0.9,1.0\n1,1.0,0.9,1.0\n", encoding="utf-8")
+    low = scoring.score(scored, runs=RUNS, seed=2, train=[train], posterior=sample)
+    sample.write_text("particle,weight,sides.*.force.discipline,peacekeepers.recorded_per_incident_mean\n"
+                      "0,1.0,0.9,30.0\n", encoding="utf-8")
+    high = scoring.score(scored, runs=RUNS, seed=2, train=[train], posterior=sample)
+    # Same runs (same discipline), each detected incident recorded as 1 vs about 30 violations.
+    assert high.predictives["model"].counts.sum() > 5 * low.predictives["model"].counts.sum() > 0
+    assert "posterior.csv" in low.table.loc[0, "note"]
