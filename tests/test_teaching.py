@@ -1,4 +1,4 @@
-"""The three exercises of docs/teaching/exercises.md, each claim checked headless.
+"""The four exercises of docs/teaching/exercises.md, each claim checked headless.
 
 Each exercise changes the page's controls on the classroom scenario; here the same key paths
 are set on 200 replicates per setting (batch seed fixed, so the test is deterministic). Every
@@ -65,38 +65,39 @@ def se_diff_means(a: pd.Series, b: pd.Series) -> float:
 
 def test_exercise_1_discipline_keeps_the_ceasefire() -> None:
     base, disciplined = batch(), batch((DISCIPLINE, 0.95))
-    # Held: 0.715 -> 0.98; SE of the difference ~0.033: 0.10 is ~5 SE below what we saw.
+    # Held: 0.245 -> 0.81; SE of the difference ~0.041: 0.35 is ~5 SE below what we saw.
     gain = held(disciplined) - held(base)
-    assert gain >= 0.10, (held(base), held(disciplined))
-    assert gain - 0.10 >= 2 * se_diff_shares(held(base), held(disciplined))
-    # Violations per hour: 2.67 -> 0.56 (between-run SD 0.56 and 0.33: SE of the means
-    # ~0.04 and ~0.02), so "less than half" has a margin of over 15 SE.
-    assert per_hour(disciplined).mean() < 0.5 * per_hour(base).mean()
+    assert gain >= 0.35, (held(base), held(disciplined))
+    assert gain - 0.35 >= 4 * se_diff_shares(held(base), held(disciplined))
+    # Violations per hour: 6.7 -> 2.9; 2.5 fewer leaves many SE of the difference of means.
+    a, b = per_hour(base), per_hour(disciplined)
+    assert a.mean() - b.mean() >= 2.5 + 4 * se_diff_means(a, b), (a.mean(), b.mean())
 
 
 # -- exercise 2: the cycle of retaliation ----------------------------------------------------
 
-def test_exercise_2_without_retaliation_nothing_answers_and_fewer_shots_start() -> None:
+def test_exercise_2_without_retaliation_fewer_answers_and_fewer_shots_start() -> None:
     base, none = batch(), batch((PROBABILITY, 0.0))
-    out = none.outcomes
-    assert (out["retaliation_share"].dropna() == 0).all()  # no answer, no spillover, in any run
-    assert set(none.events["cause"]) == {"initiated"}
-    # Initiated violations per hour fall too (answers build grievance): 1.90 -> 1.56, SD ~0.38
-    # each, SE of the difference ~0.038; 0.10 is ~6 SE below what we saw.
+    # Answers do not vanish (a loosened grip answers some acts, rule 8) but halve: 0.27 -> 0.14.
+    share_base = base.outcomes["retaliation_share"]
+    share_none = none.outcomes["retaliation_share"]
+    assert share_base.mean() - share_none.mean() >= 0.08 + 4 * se_diff_means(share_base, share_none)
+    assert share_none.mean() > 0  # not zero: the claim in the text is "still some"
+    # Held: 0.245 -> 0.825, SE of the difference ~0.04: 0.4 is ~4 SE below what we saw.
+    assert held(none) - held(base) >= 0.4, (held(base), held(none))
+    # Initiated violations per hour fall too: 5.0 -> 3.4.
     a, b = per_hour(base, "initiated"), per_hour(none, "initiated")
-    assert a.mean() - b.mean() >= 0.10 + 2 * se_diff_means(a, b), (a.mean(), b.mean())
+    assert a.mean() - b.mean() >= 1.0 + 4 * se_diff_means(a, b), (a.mean(), b.mean())
 
 
 def test_exercise_2_tit_for_tat_feeds_the_cycle_restraint_starves_it() -> None:
     tft, restrained = batch((POLICY, "tit_for_tat")), batch((POLICY, "restrained"))
     share_tft = tft.outcomes["retaliation_share"]
     share_res = restrained.outcomes["retaliation_share"]
-    # Share of violations that are answers: 0.43 vs 0.16 (SD ~0.03 each: SE of the difference
-    # ~0.003); 0.15 leaves a margin of ~40 SE.
-    assert share_tft.mean() - share_res.mean() >= 0.15
-    # Held: 0.54 vs 0.885, SE of the difference ~0.042; 0.15 is ~4.5 SE below what we saw.
-    gap = held(restrained) - held(tft)
-    assert gap >= 0.15, (held(tft), held(restrained))
+    # Share of violations that are answers: 0.28 vs 0.22.
+    assert share_tft.mean() - share_res.mean() >= 0.03 + 4 * se_diff_means(share_tft, share_res)
+    # Held: 0.055 vs 0.80, SE of the difference ~0.033; 0.5 is ~7 SE below what we saw.
+    assert held(restrained) - held(tft) >= 0.5, (held(tft), held(restrained))
 
 
 # -- exercise 3: the mediator ----------------------------------------------------------------
@@ -119,11 +120,25 @@ def test_exercise_3_the_mediator_never_exceeds_its_daily_capacity() -> None:
 
 def test_exercise_3_an_effective_mediator_keeps_more_ceasefires() -> None:
     idle, strong = batch((CAPACITY, 0)), batch((EFFECTIVENESS, 1.0))
-    # Held: 0.54 -> 0.825, SE of the difference ~0.044: 0.10 is ~4 SE below what we saw.
-    assert held(strong) - held(idle) >= 0.10, (held(idle), held(strong))
-    # Violations per hour: 3.11 -> 2.13 (SD ~0.5 each: SE ~0.05); 0.5 leaves ~10 SE.
+    # Held: 0.065 -> 0.80, SE of the difference ~0.034: 0.5 is ~9 SE below what we saw.
+    assert held(strong) - held(idle) >= 0.5, (held(idle), held(strong))
+    # Violations per hour: 8.5 -> 4.4.
     a, b = per_hour(idle), per_hour(strong)
-    assert a.mean() - b.mean() >= 0.5 + 2 * se_diff_means(a, b), (a.mean(), b.mean())
+    assert a.mean() - b.mean() >= 2.5 + 4 * se_diff_means(a, b), (a.mean(), b.mean())
+
+
+# -- exercise 4: a post on the ridge ---------------------------------------------------------
+
+def test_exercise_4_a_post_on_the_ridge_holds_the_truce() -> None:
+    base = batch()
+    post = run_replicates("classroom-peacekeepers", runs=RUNS, seed=SEED, progress=False)
+    # Held: 1.0 with the post (200 of 200) against 0.245: a gap of 0.6 is ~20 SE inside.
+    assert held(post) - held(base) >= 0.6, (held(base), held(post))
+    assert held(post) >= 0.97  # with 200 of 200 seen, a true share below 0.97 is unlikely (~0.2%)
+    a, b = per_hour(base), per_hour(post)
+    assert a.mean() - b.mean() >= 4.0 + 4 * se_diff_means(a, b), (a.mean(), b.mean())
+    # Never collapsed, so the status can only have said holding or eroding.
+    assert post.decisions.empty
 
 
 @pytest.mark.parametrize("control", [DISCIPLINE, POLICY, PROBABILITY, EFFECTIVENESS, CAPACITY])
