@@ -34,7 +34,10 @@ How record lines become statistics (lines whose window begins before the run sta
 
 * The earliest-ending ``incident`` line at or after t = 0 with a section gives
   ``first_violation_min`` (the minute of the first incident after t = 0 the reporting side
-  detected and blamed on the side it names) and ``first_violation_in_<section>``.
+  detected and blamed on the side it names) and ``first_violation_in_<section>``, unless another
+  line after t = 0 shows a violation (a claim, an incident without a section, reported fighting, a
+  count above 0) that ended before it began: then it is not the first violation, and it is read
+  as every other incident line.
 * Every other ``incident`` line: ``<kind>_<section>_<from>_<to>`` is 1 if the run has a detected
   incident of that kind (any kind when ``unspecified``) in that section (anywhere when the line
   names none) in the interval; when the line names a reporting side and a side blamed, the
@@ -217,6 +220,10 @@ def observations(record: pd.DataFrame, case: Scenario, settings: Settings | None
     rows = list(record.itertuples(index=False))
     first = [r for r in rows if r.type == "incident" and r.section and r.t_min_earliest >= 0]
     first_row = min(first, key=lambda r: (r.t_min_latest, r.t_min_earliest)) if first else None
+    if first_row is not None and any(
+            r is not first_row and r.t_min_earliest >= 0 and r.t_min_latest < first_row.t_min_earliest
+            and _shows_violation(r) for r in rows):
+        first_row = None  # earlier lines (claims, fighting) show violations: it is not the first
     for i, r in enumerate(rows):
         line = i + 2
         lo = max(start, r.t_min_earliest - s.precision_min)
@@ -471,6 +478,16 @@ def synthetic_counts(log: Mapping[str, np.ndarray], case: Scenario, obs: Observe
 def _bins(case: Scenario, bin_min: float, until_min: float) -> list[tuple[float, float]]:
     edges = np.arange(case.scenario.start_min, until_min + bin_min / 2, bin_min)
     return [(float(a), float(b)) for a, b in itertools.pairwise(edges)]
+
+
+def _shows_violation(r: Any) -> bool:
+    """Whether a record line says a violation happened in its window (an incident, a claim,
+    reported fighting, a count above 0)."""
+    if r.type in ("incident", "claim"):
+        return True
+    if r.type == "description":
+        return r.kind in ("fighting", "heavy_fighting")
+    return r.type == "count" and bool(r.count) and r.count > 0
 
 
 def _tag(t: float) -> str:

@@ -136,6 +136,30 @@ def test_a_run_matches_the_synthetic_record_written_from_it():
     assert interval_excess(simulated(stats, other, 720.0), low, high).any(), "another run differs"
 
 
+def test_an_incident_line_after_claimed_violations_is_not_the_first_violation(tmp_path: Path):
+    """The earliest incident line is the first violation only if no earlier line after t = 0
+    (a claim, reported fighting, a count above 0) shows one: Karabakh's Ganja strike at 02:00 on
+    11 October came after the 12:05 attack the Armenian side claimed."""
+    case = load_scenario(KARABAKH)
+    claim = (5, 5, "claim", "hadrut", "unspecified", "", "armenian", "azerbaijani", "", SOURCE,
+             "2020-10-10", "an attack at 12:05")
+    ganja = (810, 870, "incident", "ganja", "rockets", "", "press", "armenian", "", SOURCE,
+             "2020-10-11", "a missile on Ganja")
+
+    def names(rows: list[tuple]) -> list[str]:
+        path = tmp_path / "r.events.csv"
+        _record(rows).to_csv(path, index=False)
+        return [s.name for s in load_observations(case, path)]
+
+    assert names([ganja])[:2] == ["first_violation_min", "first_violation_in_ganja"]
+    both = names([claim, ganja])
+    assert "first_violation_min" not in both and "rockets_ganja_810_870" in both
+    assert "armenian_accuses_azerbaijani_5_5" in both
+    # A claim overlapping the incident line does not say the violation came before it.
+    overlapping = (800, 900, *claim[2:])
+    assert "first_violation_min" in names([overlapping, ganja])
+
+
 def test_a_record_naming_an_unknown_section_is_rejected(tmp_path: Path):
     case = load_scenario(KARABAKH)
     bad = _record([(0, 10, "incident", "atlantis", "raid", "", "armenian", "azerbaijani", "", SOURCE,
