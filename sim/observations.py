@@ -34,11 +34,15 @@ How record lines become statistics (lines whose window begins before the run sta
 
 * The earliest-ending ``incident`` line at or after t = 0 with a section gives
   ``first_violation_min`` (the minute of the first incident after t = 0 the reporting side
-  detected and blamed on the side it names) and ``first_violation_in_<section>``.
+  detected and blamed on the side it names) and ``first_violation_in_<section>``, unless another
+  line after t = 0 shows a violation (a claim, an incident without a section, reported fighting, a
+  count above 0) that ended before it began: then it is not the first violation, and it is read
+  as every other incident line.
 * Every other ``incident`` line: ``<kind>_<section>_<from>_<to>`` is 1 if the run has a detected
   incident of that kind (any kind when ``unspecified``) in that section (anywhere when the line
   names none) in the interval; when the line names a reporting side and a side blamed, the
-  reporter must have blamed that side for it. Observed: 1.
+  reporter must have blamed that side for it; when the reporting side names itself (a party
+  reporting its own fire), the incident must have been fired by that side. Observed: 1.
 * ``count`` lines: ``count_<kind>_<section>_<from>_<to>``, the monitor's simulated count over the
   window (all post sections when the line names none). Needs a ``[peacekeepers]`` table with a
   post on the section: otherwise loading fails, naming the line.
@@ -117,6 +121,9 @@ class Statistic:
     """For ``monitor_count``: count only incidents of explosive kinds."""
     log_scale: bool = False
     """For ``monitor_count`` and ``claim_count``: the value is ``log1p`` of the count."""
+    fired_by: int | None = None
+    """Keep only incidents this side fired (an incident line whose reporter names itself as the
+    side that fired: a party reporting its own fire, which it never blames on itself)."""
 
 
 @dataclass(frozen=True)
@@ -217,12 +224,19 @@ def observations(record: pd.DataFrame, case: Scenario, settings: Settings | None
     rows = list(record.itertuples(index=False))
     first = [r for r in rows if r.type == "incident" and r.section and r.t_min_earliest >= 0]
     first_row = min(first, key=lambda r: (r.t_min_latest, r.t_min_earliest)) if first else None
+    if first_row is not None and any(
+            r is not first_row and r.t_min_earliest >= 0 and r.t_min_latest < first_row.t_min_earliest
+            and _shows_violation(r) for r in rows):
+        first_row = None  # earlier lines (claims, fighting) show violations: it is not the first
     for i, r in enumerate(rows):
         line = i + 2
         lo = max(start, r.t_min_earliest - s.precision_min)
         hi = r.t_min_latest + s.precision_min
         blamer = sides.get(r.reported_by)
         blamed = sides.get(r.blamed) if blamer is not None else None
+        fired_by = None
+        if r.type == "incident" and blamer is not None and blamed == blamer:
+            fired_by, blamer, blamed = blamer, None, None  # a side reporting its own fire
         where = (sections[r.section],) if r.section else None
         place = r.section or "front"
         note = f"line {line}: {r.note}"
@@ -235,19 +249,19 @@ def observations(record: pd.DataFrame, case: Scenario, settings: Settings | None
             continue  # statements, and evidence from before the simulated window, are not compared
         if r is first_row:
             add(Statistic("first_violation_min", "first_time", max(0.0, lo), hi, 10.0, 0.0, np.inf,
-                          blamer=blamer, blamed=blamed, lines=(line,),
+                          blamer=blamer, blamed=blamed, fired_by=fired_by, lines=(line,),
                           doc=f"minute of the first incident after t = 0 the reporter blamed; {note}"))
             add(Statistic(f"first_violation_in_{r.section}", "first_in_section", 1.0, 1.0, 1.0,
-                          0.0, np.inf, sections=where, blamer=blamer, blamed=blamed,
+                          0.0, np.inf, sections=where, blamer=blamer, blamed=blamed, fired_by=fired_by,
                           lines=(line,), doc=f"the first such incident was in {r.section}; {note}"))
         elif r.type == "incident":
             if r.section or blamer is None or blamed is None:
                 add(Statistic(f"{r.kind}_{place}_{span}", "any", 1.0, 1.0, 1.0, lo, hi, sections=where,
-                              kinds=fire, blamer=blamer, blamed=blamed, lines=(line,),
+                              kinds=fire, blamer=blamer, blamed=blamed, fired_by=fired_by, lines=(line,),
                               doc=f"any detected {r.kind} incident in {place}; {note}"))
             else:
                 add(Statistic(f"{r.reported_by}_accuses_{r.blamed}_{span}", "any", 1.0, 1.0, 1.0, lo,
-                              hi, kinds=fire, blamer=blamer, blamed=blamed, lines=(line,),
+                              hi, kinds=fire, blamer=blamer, blamed=blamed, fired_by=fired_by, lines=(line,),
                               doc=f"{r.reported_by} blamed {r.blamed} for a detected incident; {note}"))
         elif r.type == "count":
             value = g(float(r.count))
@@ -344,6 +358,8 @@ def simulated(stats: Sequence[Statistic], log: Mapping[str, np.ndarray], horizon
             mask &= np.isin(log["kind"], st.kinds)
         if st.blamer is not None:
             mask &= _blamed_by(st, blame)
+        if st.fired_by is not None:
+            mask &= log["side"] == st.fired_by
         if st.measure == "any":
             out[j] = float(mask.any())
         elif st.measure == "count":
@@ -479,6 +495,16 @@ def _uncountable(r: object, line: int, place: str, where: tuple[int, ...] | None
                         f"{', '.join(case.peacekeepers.sections)})")
         return True
     return False
+
+
+def _shows_violation(r: Any) -> bool:
+    """Whether a record line says a violation happened in its window (an incident, a claim,
+    reported fighting, a count above 0)."""
+    if r.type in ("incident", "claim"):
+        return True
+    if r.type == "description":
+        return r.kind in ("fighting", "heavy_fighting")
+    return r.type == "count" and bool(r.count) and r.count > 0
 
 
 def _tag(t: float) -> str:

@@ -214,6 +214,21 @@ def test_calibrate_command_writes_sample_scenario_and_figures(tmp_path: Path, ca
     assert (out / "marginals.png").stat().st_size > 0 and (out / "predictive.png").stat().st_size > 0
 
 
+def test_marginals_figure_draws_observation_parameters():
+    """A prior on the claim inflation (a spec-only parameter) gets its panel (it used to raise
+    KeyError: the figure looked it up among the scenario's parameters)."""
+    from sim.calibration import Prior
+    from sim.figures.calibration import marginals
+
+    priors = [Prior("observations.claim_inflation", "loguniform", 0.5, 50.0),
+              Prior("sides.*.force.discipline", "uniform", 0.3, 1.0)]
+    table = pd.DataFrame({"weight": [0.5, 0.5], "observations.claim_inflation": [1.0, 4.0],
+                          "sides.*.force.discipline": [0.5, 0.7]})
+    fig = marginals(priors, table, {"observations.claim_inflation": 1.0})
+    labels = [ax.get_xlabel() for ax in fig.axes if ax.get_visible()]
+    assert any("claimed per perceived" in label for label in labels)
+
+
 def test_committed_karabakh_calibration_loads_and_runs():
     directory = bundled_dir()
     spec = load_spec(spec_path_for(KARABAKH))

@@ -130,6 +130,53 @@ def test_a_run_matches_the_synthetic_record_written_from_it():
     assert interval_excess(simulated(stats, other, 720.0), low, high).any(), "another run differs"
 
 
+def test_an_incident_line_after_claimed_violations_is_not_the_first_violation(tmp_path: Path):
+    """The earliest incident line is the first violation only if no earlier line after t = 0
+    (a claim, reported fighting, a count above 0) shows one: Karabakh's Ganja strike at 02:00 on
+    11 October came after the 12:05 attack the Armenian side claimed."""
+    case = load_scenario(KARABAKH)
+    claim = (5, 5, "claim", "hadrut", "unspecified", "", "armenian", "azerbaijani", "", SOURCE,
+             "2020-10-10", "an attack at 12:05")
+    ganja = (810, 870, "incident", "ganja", "rockets", "", "press", "armenian", "", SOURCE,
+             "2020-10-11", "a missile on Ganja")
+
+    def names(rows: list[tuple]) -> list[str]:
+        path = tmp_path / "r.events.csv"
+        _record(rows).to_csv(path, index=False)
+        return [s.name for s in load_observations(case, path)]
+
+    assert names([ganja])[:2] == ["first_violation_min", "first_violation_in_ganja"]
+    both = names([claim, ganja])
+    assert "first_violation_min" not in both and "rockets_ganja_810_870" in both
+    assert "armenian_accuses_azerbaijani_5_5" in both
+    # A claim overlapping the incident line does not say the violation came before it.
+    overlapping = (800, 900, *claim[2:])
+    assert "first_violation_min" in names([overlapping, ganja])
+
+
+def test_a_side_reporting_its_own_fire_is_matched_by_what_it_fired(tmp_path: Path):
+    """An incident line whose reporter names itself as the side that fired ("the IDF says it
+    struck ...") keeps the incidents that side fired; it used to require the side to blame
+    itself, which no run ever does, so the line could never be matched."""
+    case = load_scenario(KARABAKH)
+    own = (0, 60, "incident", "hadrut", "small_arms", "", "azerbaijani", "azerbaijani", "", SOURCE,
+           "2020-10-10", "the ministry says its units fired")
+    later = (300, 360, *own[2:])
+    path = tmp_path / "r.events.csv"
+    _record([own, later]).to_csv(path, index=False)
+    stats = load_observations(case, path)
+    names = [s.name for s in stats]
+    assert names[:2] == ["first_violation_min", "first_violation_in_hadrut"]
+    assert "small_arms_hadrut_300_360" in names
+    theirs = dict(t=310, section="hadrut", side="azerbaijani")
+    other = dict(t=20, section="hadrut", side="armenian", blame={"azerbaijani": "armenian"})
+    values = dict(zip(names, simulated(stats, _log(case, [dict(theirs, t=30), theirs]), 480.0),
+                      strict=True))
+    assert values["first_violation_min"] == 30 and values["small_arms_hadrut_300_360"] == 1
+    values = dict(zip(names, simulated(stats, _log(case, [other]), 480.0), strict=True))
+    assert values["first_violation_min"] == 480, "the other side's fire is not what it reported"
+
+
 def test_a_record_naming_an_unknown_section_is_rejected(tmp_path: Path):
     case = load_scenario(KARABAKH)
     bad = _record([(0, 10, "incident", "atlantis", "raid", "", "armenian", "azerbaijani", "", SOURCE,

@@ -11,9 +11,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from sim.calibration import Prior, weighted_quantile
+from sim.calibration import Prior, parameter_or_observation_info, weighted_quantile
 from sim.figures import CAUSE_COLOURS, OKABE_ITO, mark_ceasefire, new_figure
-from sim.scenario import parameter_info
 
 REPORT_COLOURS = {"incident": "#000000", "calm": "#009E73", "statement": "#999999"}
 
@@ -53,7 +52,7 @@ def marginals(priors: Sequence[Prior], table: pd.DataFrame,
         if log:
             ax.set_xscale("log")
         ax.set_xlim(prior.low, prior.high)
-        unit = parameter_info(prior.path).get("unit", "")
+        unit = (parameter_or_observation_info(prior.path) or {}).get("unit", "")
         ax.set_xlabel(f"{_short(prior.path)}" + (f"\n({unit})" if unit else ""), fontsize=11)
         ax.set_ylabel("density per log unit" if log else "density", fontsize=11)
     for ax in list(axes.flat)[n:]:
