@@ -182,7 +182,7 @@ name = "tiny-discover"
 scenario = "classroom-two-villages"
 seed = 5
 replicates = {replicates}
-horizon_h = 12
+horizon_h = 48
 samples = {samples}
 outcomes = ["violations_per_h", "collapse_min", "held"]
 {sample}
@@ -197,7 +197,7 @@ SAMPLE = """
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """60 sampled points × 2 replicates of the classroom scenario at 12 h (a fraction of a second)."""
+    """60 sampled points × 2 replicates of the classroom scenario at 48 h (about a second)."""
     root = tmp_path_factory.mktemp("discover")
     spec = root / "tiny.toml"
     spec.write_text(SPEC.format(replicates=2, samples=60, sample=SAMPLE), encoding="utf-8")
