@@ -117,8 +117,6 @@ class Command(mesa.Agent):
         self.params = params
         self.order_issue_min = params.order_issue_min
         """When the order to cease fire goes out (minutes; effective at t = 0 at the earliest)."""
-        self.order_due_min = max(params.order_issue_min, model.now)
-        """The clock minute at which the order is scheduled to go out (set by the model)."""
         self.order_delay_mean_min = params.order_delay_mean_min
         self.forces: list[Force] = []
         self.accusations = 0
@@ -431,10 +429,12 @@ class Peacekeepers(mesa.Agent):
     it leaves it unattributed); attributed incidents after t = 0 are reported to the broker
     after a delay. An armed force also prevents a share ``deterrence`` of would-be initiations
     under the ceasefire and blocks a share ``answer_blocking`` of answers. An observer-only
-    mission (deterrence 0, like the OSCE's monitors in Donbas) is the same agent, counting what
-    it sees. Sources: monitors act through information, attribution and early warning; armed
-    peacekeepers cut violence (shared/sources/ceasefire-literature.md section 4; Fortna 2004,
-    Hultman, Kathman & Shannon 2014); the per-kind numbers are assumptions.
+    mission (deterrence 0, like the OSCE's monitors in Donbas) is the same agent: what its
+    posts see and whom they blame is logged with each incident (``post_seen``, ``blame_post``),
+    and records' monitor counts are read from there. Sources: monitors act through information,
+    attribution and early warning; armed peacekeepers cut violence
+    (shared/sources/ceasefire-literature.md section 4; Fortna 2004, Hultman, Kathman & Shannon
+    2014); the per-kind numbers are assumptions.
     """
 
     def __init__(self, model: CeasefireModel, params: PeacekeepersParams) -> None:
@@ -445,20 +445,14 @@ class Peacekeepers(mesa.Agent):
         """Chance a post detects an incident, by kind code."""
         self.accuracy = params.attribution_accuracy
         self.report_delay_mean_min = params.report_delay_mean_min
-        self.seen = [0, 0]
-        """Incidents the posts detected, by the side that fired."""
-        self.attributed = [0, 0]
-        """Of those, the ones attributed (always to the side that fired)."""
 
     def observe(self, side: int, kind: int) -> tuple[bool, int]:
         """Whether a post sees an incident fired by ``side``, and whom it blames (or NO_ONE)."""
         draws = self.model.draws
         if draws.uniform() >= self.detection[kind]:
             return False, NO_ONE
-        self.seen[side] += 1
         if draws.uniform() >= self.accuracy:
             return True, NO_ONE
-        self.attributed[side] += 1
         return True, side
 
 
@@ -696,11 +690,9 @@ class Force(mesa.Agent):
         if not model.retaliating or self.answer_pending:
             return
         draws = model.draws
-        mediator = model.mediator
-        if mediator is not None and now < mediator.pressure_until:
-            pressure = mediator.pressure[self.side]
-            if pressure > 0.0 and draws.uniform() < pressure:
-                return  # held back by the mediator's pressure
+        pressure = self.pressure(now)
+        if pressure > 0.0 and draws.uniform() < pressure:
+            return  # held back by the mediator's pressure
         if self.blocking > 0.0 and self.under_ceasefire(now) and draws.uniform() < self.blocking:
             return  # held back by the peacekeepers' post (rule 9)
         answer = self.policy.answer(severity, draws)

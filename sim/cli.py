@@ -36,6 +36,14 @@ def check_workers(workers: int) -> int:
     return workers
 
 
+def check_runs_and_seed(runs: int, seed: int, *, least_runs: int = 1) -> None:
+    """``--runs``: at least ``least_runs``; ``--seed``: a whole number ≥ 0."""
+    if runs < least_runs:
+        raise UsageError(f"--runs {runs}: must be a whole number ≥ {least_runs}")
+    if seed < 0:
+        raise UsageError(f"--seed {seed}: must be a whole number ≥ 0")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered, or only ``command``'s (a module
     name from COMMANDS; then only that module is imported)."""

@@ -34,10 +34,6 @@ class Draws:
         self.exponential: Callable[[], float] = chain.from_iterable(
             _blocks(lambda: rng.standard_exponential(block))).__next__
 
-    def poisson(self, mean: float) -> int:
-        """One Poisson(mean) variate by inversion (fine for the small means used here)."""
-        return self.poisson_at(self.uniform(), mean)
-
     @staticmethod
     def poisson_at(u: float, mean: float) -> int:
         """The Poisson(mean) variate that inversion gives for the uniform ``u``."""

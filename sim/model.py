@@ -126,7 +126,7 @@ class CeasefireModel(mesa.Model):
             self._thinning[force] = clock = Thinning(self.clock, force, self.draws)
             clock.arm()
         for command in self.commands:
-            command.order_due_min = self.at(command.order_issue_min, command.order_ceasefire)
+            self.at(command.order_issue_min, command.order_ceasefire)
             if command.weighs:
                 self.at(0.0, command.watch_thresholds)  # the drift of war aims starts at t = 0
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sim.cli import UsageError, check_workers
+from sim.cli import UsageError, check_runs_and_seed, check_workers
 from sim.figures import FORMATS, save
 from sim.scenario import DEFAULT_SCENARIO, load_scenario, parse_assignment, resolve_path
 
@@ -40,10 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Carry out ``ceasefire run``."""
-    if args.runs < 1:
-        raise UsageError(f"--runs {args.runs}: must be a whole number ≥ 1")
-    if args.seed < 0:
-        raise UsageError(f"--seed {args.seed}: must be a whole number ≥ 0")
+    check_runs_and_seed(args.runs, args.seed)
     check_workers(args.workers)
     if args.horizon is not None and not args.horizon > 0:
         raise UsageError(f"--horizon {args.horizon}: must be a number of hours > 0")

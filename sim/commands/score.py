@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sim.cli import UsageError, check_workers
+from sim.cli import check_runs_and_seed, check_workers
 from sim.figures import FORMATS
 
 
@@ -35,10 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Carry out ``ceasefire score``."""
-    if args.runs < 2:
-        raise UsageError(f"--runs {args.runs}: must be a whole number ≥ 2")
-    if args.seed < 0:
-        raise UsageError(f"--seed {args.seed}: must be a whole number ≥ 0")
+    check_runs_and_seed(args.runs, args.seed, least_runs=2)
     check_workers(args.workers)
     from sim.scoring import score, summary_text, write_outputs
 
