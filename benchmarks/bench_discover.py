@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from sim.discover import discover
+from sim.figures.discover import write_discovery_figure
 from sim.replay import replay
 
 PARAMETERS = {"sides.*.force.discipline": (0.4, 0.98), "sides.*.force.retaliation.probability": (0.1, 1.0),
@@ -65,6 +66,7 @@ def main() -> None:
         folder = args.batch or synthetic_batch(root / "batch", args.runs)
         t0 = time.perf_counter()
         found = discover(folder, "held == false", out=root / "discover")
+        write_discovery_figure(found, root / "discover")
         discover_s = time.perf_counter() - t0
         shown = replay("classroom-two-villages", seed=0, out=root / "run.gif", horizon_h=72)
         result = {"discover_runs": found.cases, "discover_s": round(discover_s, 2),

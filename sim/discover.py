@@ -472,26 +472,23 @@ def load_batch(folder: str | Path) -> tuple[dict[str, Any], pd.DataFrame]:
 
 
 def discover(results: str | Path | Any, condition: str, *, per: str = "run", box: int | None = None,
-             out: str | Path | None = None, figure_format: str = "png", seed: int = 0,
+             out: str | Path | None = None, seed: int = 0,
              peel_alpha: float = PEEL_ALPHA, mass_min: float = MASS_MIN) -> Discovery:
     """Scenario discovery on a finished batch; the Python face of ``ceasefire discover``.
 
     ``results``: the batch folder (or a BatchResults). ``condition``: which runs are of interest
     (see CONDITION_HELP). ``per``: "run" (each run is a case) or "point" (each point, with the
     share of its replicates). ``box``: the trajectory box to report (default: the knee).
-    ``out``: where the tables and the figure go (default: the batch folder); files are
-    ``discover-trajectory.csv``, ``discover-box.csv``, ``discover-scores.csv`` and
-    ``discover.<figure_format>``. Raises ScenarioError for bad input (one line).
+    ``out``: where the tables go (default: the batch folder): ``discover-trajectory.csv``,
+    ``discover-box.csv`` and ``discover-scores.csv``. The figure is drawn by the faces
+    (:func:`sim.figures.discover.write_discovery_figure`), so studies never import plotting.
+    Raises ScenarioError for bad input (one line).
     """
     from sim.experiment import OUTCOME_TYPES
 
     folder = Path(getattr(results, "folder", results))
-    from sim.figures import FORMATS
-
     if per not in PER:
         raise ScenarioError(f"--per {per!r}: allowed: {', '.join(PER)}")
-    if figure_format not in FORMATS:
-        raise ScenarioError(f"--figure-format {figure_format!r}: allowed: {', '.join(FORMATS)}")
     manifest, table = load_batch(folder)
     where = folder / "manifest.json"
     kept = [o for o in manifest.get("outcomes", []) if o in table.columns]
@@ -545,7 +542,7 @@ def discover(results: str | Path | Any, condition: str, *, per: str = "run", box
                             classify=per == "run", seed=seed)
     found = Discovery(condition, per, len(y), float(y.sum()), traj, chosen, box_table, scores, peeling,
                       skipped=skipped, ranges={p: (float(x[p].min()), float(x[p].max())) for p in numeric})
-    found.files = _write(found, Path(out) if out is not None else folder, figure_format)
+    found.files = _write(found, Path(out) if out is not None else folder)
     return found
 
 
@@ -564,9 +561,7 @@ def _encoded(table: pd.DataFrame, params: list[str]) -> pd.DataFrame:
     return pd.DataFrame(out).reset_index(drop=True)
 
 
-def _write(found: Discovery, out: Path, figure_format: str) -> list[Path]:
-    from sim.figures import save
-    from sim.figures.discover import discovery_figure
+def _write(found: Discovery, out: Path) -> list[Path]:
     from sim.runner import write_csv_atomic
 
     out.mkdir(parents=True, exist_ok=True)
@@ -577,8 +572,7 @@ def _write(found: Discovery, out: Path, figure_format: str) -> list[Path]:
         box[name] = float(row[name])
     return [write_csv_atomic(found.trajectory, out / "discover-trajectory.csv"),
             write_csv_atomic(box, out / "discover-box.csv"),
-            write_csv_atomic(found.scores, out / "discover-scores.csv"),
-            save(discovery_figure(found), out / "discover", figure_format)]
+            write_csv_atomic(found.scores, out / "discover-scores.csv")]
 
 
 __all__ = ["CONDITION_HELP", "PER", "Condition", "Discovery", "Peeling", "discover", "feature_scores",

@@ -15,6 +15,7 @@ pytest.importorskip("scipy")
 
 from sim import cli, experiment
 from sim.discover import NOISE, discover, feature_scores, knee, parse_condition, prim
+from sim.figures.discover import write_discovery_figure
 from sim.scenario import ScenarioError
 
 TYPES = {"held": "bool", "collapse_min": "float", "violations_per_h": "float", "retaliation_share": "float"}
@@ -209,6 +210,9 @@ def test_discover_writes_the_trajectory_box_scores_and_figure(batch: Path, tmp_p
     found = discover(batch, "held == false", out=tmp_path)
     assert found.cases == 120 and 0 < found.of_interest < 120
     assert found.chosen == knee(found.trajectory)
+    assert sorted(p.name for p in found.files) == ["discover-box.csv", "discover-scores.csv",
+                                                  "discover-trajectory.csv"]
+    write_discovery_figure(found, tmp_path)
     names = sorted(p.name for p in found.files)
     assert names == ["discover-box.csv", "discover-scores.csv", "discover-trajectory.csv", "discover.png"]
     trajectory = pd.read_csv(tmp_path / "discover-trajectory.csv")

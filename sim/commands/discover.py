@@ -34,11 +34,12 @@ def main(args: argparse.Namespace) -> int:
     """Run the discovery, print the chosen box and the scores, list the files."""
     from sim.cli import UsageError
     from sim.discover import discover
+    from sim.figures.discover import write_discovery_figure
 
     if args.seed < 0:
         raise UsageError(f"--seed {args.seed}: must be ≥ 0")
-    found = discover(args.results, args.condition, per=args.per, box=args.box, out=args.out,
-                     figure_format=args.figure_format, seed=args.seed)
+    found = discover(args.results, args.condition, per=args.per, box=args.box, out=args.out, seed=args.seed)
+    write_discovery_figure(found, args.out if args.out is not None else args.results, args.figure_format)
     print(found.summary())
     for path in found.files:
         print(f"  {path}")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from sim.figures import new_figure
+from sim.figures import new_figure, save
 from sim.figures.batch import LINES, label
 
 if TYPE_CHECKING:
@@ -73,3 +74,11 @@ def discovery_figure(found: Discovery, title: str = "") -> Figure:
     if title:
         fig.suptitle(title)
     return fig
+
+
+def write_discovery_figure(found: Discovery, out: str | Path, figure_format: str = "png") -> Path:
+    """Draw :func:`discovery_figure` into ``out/discover.<figure_format>`` (atomic) and add the
+    file to ``found.files``; the tables come from :func:`sim.discover.discover`."""
+    path = save(discovery_figure(found), Path(out) / "discover", figure_format)
+    found.files.append(path)
+    return path
