@@ -87,13 +87,29 @@ def test_a_good_record_reads_with_types(tmp_path: Path, monitored):
     (line(0, 10, "claim", "", "violations", reported_by="east", blamed="east"),
      r"blamed = 'east': a claim is made by one side"),
     (line(0, 10, "incident", "north", "artillery", casualties="-1"), r"casualties = '-1': must be a whole"),
-    (line("x", 10, "incident", "north", "artillery"), r"t_min_earliest = 'x': must be a number"),
+    (line("x", 10, "incident", "north", "artillery"), r"t_min_earliest = 'x': must be a finite number"),
+    (line(0, "inf", "incident", "north", "artillery"), r"t_min_latest = 'inf': must be a finite number"),
+    (line("-inf", 10, "incident", "north", "artillery"), r"t_min_earliest = '-inf': must be a finite"),
+    (line(0, "1e999", "incident", "north", "artillery"), r"t_min_latest = '1e999': must be a finite"),
+    (line("nan", 10, "incident", "north", "artillery"), r"t_min_earliest = 'nan': must be a finite"),
+    (line(0, "NaN", "statement", "", "in_force"), r"t_min_latest = 'NaN': must be a finite number"),
 ])
 def test_each_problem_is_one_line_naming_file_line_column_value(tmp_path: Path, monitored, bad, message):
     path = write_record(tmp_path / "bad.csv", [line(0, 1, "description", "north", "calm"), bad])
     with pytest.raises(ScenarioError, match=message.replace("line 2", "line 3")) as info:
         read_record(path, sections=monitored.sections, sides=monitored.side_names, kinds=monitored.kinds)
-    assert all(m.startswith(f"{path}: line 3: ") for m in str(info.value).splitlines())
+    assert len(str(info.value).splitlines()) == 1, "one problem, one line"
+    assert str(info.value).startswith(f"{path}: line 3: ")
+
+
+def test_outcome_statements_read(tmp_path: Path, monitored):
+    """A truce declared over and one said to stand are statements the format knows."""
+    path = write_record(tmp_path / "r.csv", [
+        line(0, 360, "statement", "", "in_force", reported_by="mediator"),
+        line(1440, 4320, "statement", "", "abandoned", reported_by="west", blamed="west"),
+    ])
+    rec = read_record(path, sections=monitored.sections, sides=monitored.side_names, kinds=monitored.kinds)
+    assert list(rec["kind"]) == ["in_force", "abandoned"]
 
 
 @pytest.mark.parametrize(("content", "message"), [
