@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -184,6 +185,43 @@ def _is_date(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+ABANDONED, IN_FORCE = "abandoned", "in_force"
+"""Statement kinds that state the truce's outcome (see :func:`outcome_at`)."""
+
+
+def outcome_at(record: pd.DataFrame, hours: float) -> tuple[str | None, str]:
+    """What the record's outcome lines settle about "collapsed by ``hours`` after t = 0".
+
+    Returns ``("collapsed", why)`` when an ``abandoned`` statement ends by then; otherwise
+    ``(None, why)`` when an ``abandoned`` statement starts before then (it may have come first);
+    otherwise ``("held", why)`` when an ``in_force`` statement starts at or after then (the
+    truce stood later, and nothing says it was abandoned before); otherwise ``(None, why)``:
+    the record does not settle it. ``why`` names the deciding CSV line (header = line 1), or
+    says what is missing. ``record`` is a frame from :func:`read_record` (index = line - 2).
+    Raises ValueError for a horizon that is not a finite number of hours >= 0.
+    """
+    if not (isinstance(hours, int | float) and math.isfinite(hours) and hours >= 0):
+        raise ValueError(f"horizon {hours!r}: must be a finite number of hours >= 0")
+    at = hours * 60.0
+    statements = record[record["type"] == "statement"]
+    abandoned = statements[statements["kind"] == ABANDONED]
+    in_force = statements[statements["kind"] == IN_FORCE]
+    ended = abandoned[abandoned["t_min_latest"] <= at]
+    if len(ended):
+        first = ended["t_min_latest"].idxmin()
+        return "collapsed", f"line {first + 2}: abandoned by t = {ended.at[first, 't_min_latest']:g} min"
+    open_ = abandoned[abandoned["t_min_earliest"] < at]
+    if len(open_):
+        first = open_["t_min_earliest"].idxmin()
+        return None, (f"line {first + 2}: abandoned between t = {open_.at[first, 't_min_earliest']:g} "
+                      f"and {open_.at[first, 't_min_latest']:g} min, which straddles t = {at:g}")
+    later = in_force[in_force["t_min_earliest"] >= at]
+    if len(later):
+        first = later["t_min_earliest"].idxmin()
+        return "held", f"line {first + 2}: in force from t = {later.at[first, 't_min_earliest']:g} min"
+    return None, f"no abandoned line ends by t = {at:g} min and no in_force line starts at or after it"
 
 
 def empty_record() -> pd.DataFrame:
