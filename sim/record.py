@@ -21,6 +21,7 @@ One CSV line per piece of evidence, in the columns of :data:`COLUMNS`:
 
 :func:`read_record` checks every line and reports every problem, one line each, naming the
 file, the CSV line (header = line 1), the column, the value and what is allowed.
+:func:`outcome_at` reads the outcome lines: collapsed, held or not settled by a horizon.
 """
 
 from __future__ import annotations
