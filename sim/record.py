@@ -2,13 +2,18 @@
 
 One CSV line per piece of evidence, in the columns of :data:`COLUMNS`:
 
-* ``t_min_earliest``, ``t_min_latest``: minutes relative to t = 0. For incidents, descriptions
-  and statements the widest interval the source allows; for counts and claims the window the
-  number covers.
+* ``t_min_earliest``, ``t_min_latest``: minutes relative to t = 0, finite. For incidents,
+  descriptions and statements the widest interval the source allows; for counts and claims the
+  window the number covers.
 * ``type`` and ``kind`` (:data:`KINDS`): an ``incident`` (a kind of fire, or ``unspecified``),
   a monitor's ``count`` (``violations`` or ``explosions``), a party's ``claim``, a qualitative
   ``description`` (``calm``, ``fighting``, ``heavy_fighting``, ``shelling_stopped``) or a
-  ``statement`` (kept for the timeline, never compared with runs).
+  ``statement`` (kept for the timeline, never compared with runs). Two statement kinds state the
+  truce's outcome, so that forecasts of "collapsed by H" can be scored: ``abandoned`` (a party,
+  or the mediator or monitor on its behalf, declared the truce over, or a party resumed offensive
+  operations, an offensive rather than isolated violations; ``blamed`` is the side that
+  abandoned) and ``in_force`` (a mediator, monitor, party or the press says the truce as a whole
+  still stands at that time, e.g. a mediator extending it or a monitor saying it largely holds).
 * ``section`` (empty: no place named, or the whole front), ``count`` (required for counts,
   optional for claims), ``reported_by`` (a side, ``monitor``, ``mediator`` or ``press``),
   ``blamed`` (a side or empty), ``casualties`` (or empty), ``source`` (a URL, required),
@@ -16,15 +21,18 @@ One CSV line per piece of evidence, in the columns of :data:`COLUMNS`:
 
 :func:`read_record` checks every line and reports every problem, one line each, naming the
 file, the CSV line (header = line 1), the column, the value and what is allowed.
+:func:`outcome_at` reads the outcome lines: collapsed, held or not settled by a horizon.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from sim.scenario import ScenarioError
@@ -42,7 +50,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "claim": ("violations", *FIRE),
     "description": ("calm", "fighting", "heavy_fighting", "shelling_stopped"),
     "statement": ("agreement", "order", "accusation", "diplomacy", "talks_suspended", "recommitment",
-                  "monitoring"),
+                  "monitoring", "abandoned", "in_force"),
 }
 """Allowed kinds of each line type."""
 TYPES = tuple(KINDS)
@@ -75,12 +83,15 @@ def read_record(path: str | Path, *, sections: Iterable[str] | None = None,
     def bad(i: int, col: str, rule: str) -> None:
         problems.append(f"{path}: line {i + 2}: {col} = {frame.at[i, col]!r}: {rule}")
 
-    for col in ("t_min_earliest", "t_min_latest"):
-        numbers = pd.to_numeric(frame[col], errors="coerce")
-        for i in frame.index[numbers.isna()]:
-            bad(i, col, "must be a number of minutes")
+    # pandas reads "inf", "nan" and "1e999" as numbers: a time must also be finite.
     times = {c: pd.to_numeric(frame[c], errors="coerce") for c in ("t_min_earliest", "t_min_latest")}
-    for i in frame.index[times["t_min_earliest"] > times["t_min_latest"]]:
+    finite = {c: pd.Series(np.isfinite(times[c].to_numpy(dtype=float)), index=frame.index)
+              for c in times}
+    for col in times:
+        for i in frame.index[~finite[col]]:
+            bad(i, col, "must be a finite number of minutes (not inf or nan)")
+    both = finite["t_min_earliest"] & finite["t_min_latest"]
+    for i in frame.index[both & (times["t_min_earliest"] > times["t_min_latest"])]:
         bad(i, "t_min_earliest", f"is after t_min_latest = {frame.at[i, 't_min_latest']}")
     side_names = None if sides is None else list(sides)
     section_names = None if sections is None else list(sections)
@@ -175,6 +186,43 @@ def _is_date(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+ABANDONED, IN_FORCE = "abandoned", "in_force"
+"""Statement kinds that state the truce's outcome (see :func:`outcome_at`)."""
+
+
+def outcome_at(record: pd.DataFrame, hours: float) -> tuple[str | None, str]:
+    """What the record's outcome lines settle about "collapsed by ``hours`` after t = 0".
+
+    Returns ``("collapsed", why)`` when an ``abandoned`` statement ends by then; otherwise
+    ``(None, why)`` when an ``abandoned`` statement starts before then (it may have come first);
+    otherwise ``("held", why)`` when an ``in_force`` statement starts at or after then (the
+    truce stood later, and nothing says it was abandoned before); otherwise ``(None, why)``:
+    the record does not settle it. ``why`` names the deciding CSV line (header = line 1), or
+    says what is missing. ``record`` is a frame from :func:`read_record` (index = line - 2).
+    Raises ValueError for a horizon that is not a finite number of hours >= 0.
+    """
+    if not (isinstance(hours, int | float) and math.isfinite(hours) and hours >= 0):
+        raise ValueError(f"horizon {hours!r}: must be a finite number of hours >= 0")
+    at = hours * 60.0
+    statements = record[record["type"] == "statement"]
+    abandoned = statements[statements["kind"] == ABANDONED]
+    in_force = statements[statements["kind"] == IN_FORCE]
+    ended = abandoned[abandoned["t_min_latest"] <= at]
+    if len(ended):
+        first = ended["t_min_latest"].idxmin()
+        return "collapsed", f"line {first + 2}: abandoned by t = {ended.at[first, 't_min_latest']:g} min"
+    open_ = abandoned[abandoned["t_min_earliest"] < at]
+    if len(open_):
+        first = open_["t_min_earliest"].idxmin()
+        return None, (f"line {first + 2}: abandoned between t = {open_.at[first, 't_min_earliest']:g} "
+                      f"and {open_.at[first, 't_min_latest']:g} min, which straddles t = {at:g}")
+    later = in_force[in_force["t_min_earliest"] >= at]
+    if len(later):
+        first = later["t_min_earliest"].idxmin()
+        return "held", f"line {first + 2}: in force from t = {later.at[first, 't_min_earliest']:g} min"
+    return None, f"no abandoned line ends by t = {at:g} min and no in_force line starts at or after it"
 
 
 def empty_record() -> pd.DataFrame:

@@ -21,7 +21,7 @@ from sim.observations import (
     record_frame,
     simulated,
 )
-from sim.record import COLUMNS, read_record
+from sim.record import COLUMNS, outcome_at, read_record
 from sim.runner import run_seed
 from sim.scenario import ScenarioError, load_scenario
 
@@ -87,13 +87,29 @@ def test_a_good_record_reads_with_types(tmp_path: Path, monitored):
     (line(0, 10, "claim", "", "violations", reported_by="east", blamed="east"),
      r"blamed = 'east': a claim is made by one side"),
     (line(0, 10, "incident", "north", "artillery", casualties="-1"), r"casualties = '-1': must be a whole"),
-    (line("x", 10, "incident", "north", "artillery"), r"t_min_earliest = 'x': must be a number"),
+    (line("x", 10, "incident", "north", "artillery"), r"t_min_earliest = 'x': must be a finite number"),
+    (line(0, "inf", "incident", "north", "artillery"), r"t_min_latest = 'inf': must be a finite number"),
+    (line("-inf", 10, "incident", "north", "artillery"), r"t_min_earliest = '-inf': must be a finite"),
+    (line(0, "1e999", "incident", "north", "artillery"), r"t_min_latest = '1e999': must be a finite"),
+    (line("nan", 10, "incident", "north", "artillery"), r"t_min_earliest = 'nan': must be a finite"),
+    (line(0, "NaN", "statement", "", "in_force"), r"t_min_latest = 'NaN': must be a finite number"),
 ])
 def test_each_problem_is_one_line_naming_file_line_column_value(tmp_path: Path, monitored, bad, message):
     path = write_record(tmp_path / "bad.csv", [line(0, 1, "description", "north", "calm"), bad])
     with pytest.raises(ScenarioError, match=message.replace("line 2", "line 3")) as info:
         read_record(path, sections=monitored.sections, sides=monitored.side_names, kinds=monitored.kinds)
-    assert all(m.startswith(f"{path}: line 3: ") for m in str(info.value).splitlines())
+    assert len(str(info.value).splitlines()) == 1, "one problem, one line"
+    assert str(info.value).startswith(f"{path}: line 3: ")
+
+
+def test_outcome_statements_read(tmp_path: Path, monitored):
+    """A truce declared over and one said to stand are statements the format knows."""
+    path = write_record(tmp_path / "r.csv", [
+        line(0, 360, "statement", "", "in_force", reported_by="mediator"),
+        line(1440, 4320, "statement", "", "abandoned", reported_by="west", blamed="west"),
+    ])
+    rec = read_record(path, sections=monitored.sections, sides=monitored.side_names, kinds=monitored.kinds)
+    assert list(rec["kind"]) == ["in_force", "abandoned"]
 
 
 @pytest.mark.parametrize(("content", "message"), [
@@ -206,3 +222,49 @@ def test_descriptions_over_several_days(monitored):
     assert values.tolist() == [3.0, 1.0, 3.0]
     short = observations(record_frame([{**base, "t_min_latest": 30, "kind": "calm"}]), monitored, s)
     assert short[0].high == 2, "a window shorter than a day allows calm_max"
+
+
+# -- outcome lines -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("lines", "hours", "state", "line_no"), [
+    ([line(100, 200, "statement", "", "abandoned", reported_by="east", blamed="west")], 6, "collapsed", 2),
+    ([line(100, 200, "statement", "", "abandoned", reported_by="east", blamed="west")], 1, None, None),
+    ([line(100, 200, "statement", "", "abandoned", reported_by="east", blamed="west"),
+      line(70, 80, "statement", "", "in_force", reported_by="mediator")], 1, "held", 3),
+    ([line(300, 500, "statement", "", "abandoned", reported_by="east", blamed="west"),
+      line(600, 700, "statement", "", "in_force", reported_by="mediator")], 6, None, 2),
+    ([line(0, 1440, "statement", "", "in_force", reported_by="mediator")], 6, None, None),
+    ([line(0, 300, "statement", "", "recommitment", reported_by="east"),
+      line(0, 300, "description", "", "calm")], 0, None, None),
+    ([line(360, 400, "statement", "", "in_force", reported_by="press")], 6, "held", 2),
+    ([line(11655, 13094, "statement", "", "abandoned", reported_by="press", blamed="west"),
+      line(13095, 14534, "statement", "", "in_force", reported_by="mediator")], 168, "held", 3),
+])
+def test_outcome_lines_settle_a_horizon_or_say_why_not(tmp_path: Path, monitored, lines, hours, state,
+                                                       line_no):
+    """Collapsed when an abandonment ends by the horizon; held only when a later source says
+    the truce stood and no abandonment may precede the horizon; otherwise undefined."""
+    rec = read_record(write_record(tmp_path / "r.csv", lines), sides=monitored.side_names)
+    got, why = outcome_at(rec, hours)
+    assert got == state
+    assert why.startswith(f"line {line_no}: ") if line_no else why.startswith("no abandoned line")
+
+
+@pytest.mark.parametrize("hours", [-1, math.inf, math.nan, "6"])
+def test_outcome_horizon_must_be_finite_hours(hours):
+    with pytest.raises(ValueError, match="must be a finite number of hours"):
+        outcome_at(pd.DataFrame(columns=list(COLUMNS)), hours)
+
+
+def test_bundled_outcomes_match_the_readme_table():
+    """The README's outcome column is what the records' outcome lines settle, horizon by horizon."""
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    words = {"collapsed": "collapsed", "held": "held", None: "not settled"}
+    for path in sorted((root / "scenarios").glob("*.events.csv")):
+        name = path.name.removesuffix(".events.csv")
+        row = next(r for r in readme.splitlines() if r.startswith(f"| `{name}` |"))
+        cell = row.rstrip(" |").rsplit(" | ", 1)[1]
+        got = [words[outcome_at(read_record(path), h)[0]] for h in (6, 24, 72, 168)]
+        expected = ("not settled at any horizon" if got == ["not settled"] * 4 else " / ".join(got))
+        assert cell.startswith(expected), (name, cell, got)
