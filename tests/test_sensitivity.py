@@ -45,29 +45,53 @@ def write(folder: Path, *, method: str = "sobol", n: int = 512, replicates: int 
     return path
 
 
-def fake_batch(path: Path, folder: Path) -> tuple[BatchResults, np.ndarray]:
-    """The spec's design with a known model instead of runs: y = 4 x0 + x1 (x2 has no effect)."""
+def fake_batch(path: Path, folder: Path, replicates: int = 1) -> tuple[BatchResults, np.ndarray]:
+    """The spec's design with a known model instead of runs: y = 4 x0 + x1 (x2 has no effect),
+    the same value in each of ``replicates`` runs per point."""
     exp = load_spec(path)
     x = np.array([[p[k] for k in exp.spec.sample] for p in exp.points])
     y = 4.0 * x[:, 0] + x[:, 1]
     results = BatchResults(exp, folder, {})
     results.__dict__["outcomes"] = pd.DataFrame({
-        "point": np.arange(len(y)), "violations_per_h": y, "collapse_min": np.nan})
+        "point": np.repeat(np.arange(len(y)), replicates),
+        "replicate": np.tile(np.arange(replicates), len(y)),
+        "violations_per_h": np.repeat(y, replicates), "collapse_min": np.nan})
     return results, x
 
 
 def test_sobol_indices_match_the_known_answer(tmp_path: Path) -> None:
     # y = 4 x0 + x1 with x uniform on [0, 1]: Var = 16/12 + 1/12, so S1 = ST = 16/17, 1/17, 0.
-    results, _ = fake_batch(write(tmp_path), tmp_path)
+    results, _ = fake_batch(write(tmp_path), tmp_path, replicates=2)
     table = analyse(results).set_index("parameter")
     expected = {"mediator.effectiveness": 16 / 17, "mediator.credibility": 1 / 17,
                 "spillover.neighbour_probability": 0.0}
+    assert (table["noise_share"] == 0).all()  # identical replicates: no noise, nothing corrected
     for name, value in expected.items():
         row = table.loc[name]
-        # The bootstrap half-width is a 95% interval of the estimator; twice it (plus a
-        # small floor for the noise-free case) bounds the estimation error with a wide margin.
         for col in ("S1", "ST"):
-            assert abs(row[col] - value) <= 2 * row[f"{col}_conf"] + 0.02, (name, col, row[col])
+            assert row[col] == pytest.approx(row[f"{col}_raw"])
+            # The 95% interval of the estimator, widened by a small floor for the noise-free case.
+            assert row[f"{col}_low"] - 0.02 <= value <= row[f"{col}_high"] + 0.02, (name, col, row[col])
+
+
+def test_raw_indices_are_salibs(tmp_path: Path) -> None:
+    from SALib.analyze import sobol
+
+    results, x = fake_batch(write(tmp_path, n=64), tmp_path, replicates=2)
+    table = analyse(results)
+    y = 4.0 * x[:, 0] + x[:, 1]
+    res = sobol.analyze({"num_vars": 3, "names": ["a", "b", "c"], "bounds": [[0, 1]] * 3}, y,
+                        calc_second_order=False, seed=1)
+    np.testing.assert_allclose(table["S1_raw"], res["S1"], atol=1e-12)
+    np.testing.assert_allclose(table["ST_raw"], res["ST"], atol=1e-12)
+
+
+def test_one_replicate_leaves_the_noise_undefined(tmp_path: Path) -> None:
+    results, _ = fake_batch(write(tmp_path, n=64), tmp_path, replicates=1)
+    table = analyse(results)
+    assert table["noise_share"].isna().all()
+    assert table["warning"].str.contains("one replicate per point: the replicate noise cannot be estimated",
+                                         regex=False).all()
 
 
 def test_morris_effects_of_a_linear_model_are_its_slopes(tmp_path: Path) -> None:
@@ -124,7 +148,8 @@ def test_cli_writes_table_and_chart(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     code = cli.main(["sensitivity", str(spec), "--workers", "1", "--out", str(out)])
     assert code == 0, capsys.readouterr().err
     table = pd.read_csv(out / "sensitivity.csv")
-    assert len(table) == 2 * 3 and {"S1", "S1_conf", "ST", "ST_conf"} <= set(table.columns)
+    assert len(table) == 2 * 3
+    assert {"S1", "S1_low", "S1_high", "ST", "ST_low", "ST_high", "noise_share", "warning"} <= set(table)
     assert (out / "sensitivity.png").stat().st_size > 10_000
     code = cli.main(["sensitivity", str(spec), "--workers", "1", "--out", str(tmp_path / "m"),
                      "--method", "morris"])

@@ -28,7 +28,7 @@ def main(args: argparse.Namespace) -> int:
     from sim.figures import save
     from sim.figures.batch import sensitivity_bars
     from sim.runner import write_csv_atomic
-    from sim.sensitivity import analyse
+    from sim.sensitivity import analyse, warnings_of
 
     changes: dict[str, Any] = {}
     if args.method:
@@ -50,6 +50,9 @@ def main(args: argparse.Namespace) -> int:
     chart = save(sensitivity_bars(table, title=results.experiment.spec.experiment.title),
                  results.folder / "sensitivity", args.figure_format)
     print(describe(results))
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    shown = table.drop(columns=[c for c in ("warning", "S1_raw", "ST_raw", "replicates") if c in table])
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for line in warnings_of(table):
+        print(f"warning: {line}")
     print(f"  {table_path}\n  {chart}")
     return 0
