@@ -138,6 +138,14 @@ def _raw_indices(y: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray, float, 
     return s1, st, var, std ** 2
 
 
+def _noise(values: np.ndarray, valid: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Variance of each point's mean from its runs, s² / n (0 with one run); ``values`` is 0
+    where ``valid`` is False."""
+    mean = values.sum(axis=1) / n
+    squares = np.sum(np.where(valid, (values - mean[:, None]) ** 2, 0.0), axis=1)
+    return np.where(n >= 2, squares / np.maximum(n - 1, 1) / n, 0.0)
+
+
 def _corrected(s1: np.ndarray, st: np.ndarray, share: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the expected output from those of noisy point means.
 
@@ -181,41 +189,34 @@ def sobol_with_noise(values: np.ndarray, d: int, *, resamples: int, conf_level: 
                         f"no variance to attribute")
     s1_raw, st_raw = s1_raw[:, 0], st_raw[:, 0]
     noisy = n >= 2
+    cols = np.arange(values.shape[1])
+    valid = cols[None, :] < n[:, None]
+    ordered = np.sort(values, axis=1)                   # a point's runs first, NaN (no run) last
     if noisy.any():
-        within = np.where(noisy, np.nanvar(np.where(noisy[:, None], values, 0.0), axis=1, ddof=1)
-                          / np.maximum(n, 1), 0.0)
-        share = float(np.mean(within) / var_all[0] / var_ab[0])
+        share = float(np.mean(_noise(np.where(valid, ordered, 0.0), valid, n)) / var_all[0] / var_ab[0])
         note = ""
     else:
         share, note = math.nan, "one replicate per point: the replicate noise cannot be estimated"
     s1, st = _corrected(s1_raw, st_raw, np.array(0.0 if math.isnan(share) else share))
 
-    # Two-level bootstrap, vectorised over points; replicates sorted so a point's runs come first.
-    ordered = np.sort(values, axis=1)
-    cols = np.arange(values.shape[1])
-    valid = cols[None, :] < n[:, None]
+    # Two-level bootstrap, vectorised over points.
     scale = np.sqrt(np.where(noisy, n / np.maximum(n - 1, 1), 1.0))[:, None]
+    blocks = np.arange(step)[None, :]
     boot_s1 = np.empty((resamples, d))
     boot_st = np.empty((resamples, d))
     for k in range(resamples):
-        rows = rng.integers(0, base, base)
-        take = (rows[:, None] * step + np.arange(step)[None, :]).ravel()
-        tn, ty = n[take, None], y[take, None]
-        pick = np.minimum((rng.random(values.shape) * tn).astype(int), tn - 1)
+        take = (rng.integers(0, base, base)[:, None] * step + blocks).ravel()
+        tn, ty, tvalid = n[take], y[take, None], valid[take]
+        pick = np.minimum((rng.random(values.shape) * tn[:, None]).astype(int), tn[:, None] - 1)
         draws = np.take_along_axis(ordered[take], pick, axis=1)
-        sample = np.where(valid[take], ty + scale[take] * (draws - ty), math.nan)
-        m = _means(sample)
-        b1, bt, bvar_ab, bvar_all = _raw_indices(m, d)
-        if np.isnan(share):
+        sample = np.where(tvalid, ty + scale[take] * (draws - ty), 0.0)
+        b1, bt, bvar_ab, bvar_all = _raw_indices(sample.sum(axis=1) / tn, d)
+        if math.isnan(share):
             boot_s1[k], boot_st[k] = b1[:, 0], bt[:, 0]
             continue
-        bn = np.sum(~np.isnan(sample), axis=1)
-        bnoisy = bn >= 2
-        bwithin = np.where(bnoisy, np.nanvar(np.where(bnoisy[:, None], sample, 0.0), axis=1, ddof=1)
-                           / np.maximum(bn, 1), 0.0)
-        bshare = np.mean(bwithin) / bvar_all[0] / bvar_ab[0] if bvar_ab[0] > 0 else math.nan
-        c1, ct = _corrected(b1[:, 0], bt[:, 0], np.array(bshare))
-        boot_s1[k], boot_st[k] = c1, ct
+        noise = np.mean(_noise(sample, tvalid, tn))
+        bshare = noise / bvar_all[0] / bvar_ab[0] if bvar_ab[0] > 0 else math.nan
+        boot_s1[k], boot_st[k] = _corrected(b1[:, 0], bt[:, 0], np.array(bshare))
     alpha = (1.0 - conf_level) / 2.0
 
     def interval(estimate: np.ndarray, raw: np.ndarray, boot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -251,13 +252,19 @@ def index_warnings(indices: NoisyIndices, j: int, max_noise_share: float) -> str
     return "; ".join(out)
 
 
-def analyse(results: BatchResults) -> pd.DataFrame:
+def analyse(results: BatchResults, *, replicates: int | None = None,
+            base_samples: int | None = None) -> pd.DataFrame:
     """SALib indices of every statistic for every sampled parameter, as one long table.
 
     Sobol': S1 and ST corrected for replicate noise with their two-level bootstrap interval
     (``*_low``, ``*_high`` at ``conf_level``), SALib's uncorrected ``S1_raw``/``ST_raw``, the
     ``noise_share`` and a ``warning`` (see :func:`index_warnings`). Morris: mu, mu_star (with
     its confidence half-width) and sigma, per unit of the normalised range.
+
+    ``replicates`` and ``base_samples`` (Sobol' only, a power of two) analyse only the first
+    runs of each point and the first base rows of the design (a Sobol' sequence's first 2^k
+    rows are a design of their own), to measure how the intervals narrow with either.
+    Raises SpecError for a subset the batch does not hold.
     """
     exp = results.experiment
     sens = exp.spec.sensitivity
@@ -267,9 +274,23 @@ def analyse(results: BatchResults) -> pd.DataFrame:
     problem = salib_problem(len(names))
     horizon_h = exp.scenario.scenario.horizon_h
     seed = exp.spec.experiment.seed
+    points = len(exp.points)
+    outcomes = results.outcomes
+    if base_samples is not None:
+        if sens.method != "sobol" or base_samples < 2 or base_samples & (base_samples - 1) \
+                or base_samples > sens.base_samples:
+            raise SpecError(f"{exp.path}: base_samples = {base_samples}: a Sobol' design's first N base rows "
+                            f"need N a power of two from 2 to {sens.base_samples}")
+        points = base_samples * (len(names) + 2)
+        outcomes = outcomes[outcomes["point"] < points]
+    if replicates is not None:
+        held = int(outcomes["replicate"].max()) + 1
+        if not 1 <= replicates <= held:
+            raise SpecError(f"{exp.path}: replicates = {replicates}: the batch holds 1 to {held} per point")
+        outcomes = outcomes[outcomes["replicate"] < replicates]
     rows = []
     for stat in sens.outcomes:
-        values = replicate_values(results.outcomes, stat, len(exp.points), horizon_h)
+        values = replicate_values(outcomes, stat, points, horizon_h)
         y = _means(values)
         if np.any(np.isnan(y)):
             raise SpecError(f"{exp.path}: sensitivity.outcomes: {stat!r} is undefined at "

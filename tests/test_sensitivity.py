@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import binom
 
 pytest.importorskip("SALib")
 pytest.importorskip("pyarrow")
 
 from sim import cli
 from sim.experiment import BatchResults, SpecError, load_spec
-from sim.sensitivity import analyse, point_statistic
+from sim.sensitivity import NoisyIndices, analyse, index_warnings, point_statistic, sobol_with_noise
 
 SPEC = """\
 [experiment]
@@ -177,3 +179,99 @@ def test_the_shipped_design_runs_small_and_draws(tmp_path: Path) -> None:
     assert set(result.table["statistic"]) == {"collapse_h", "p_hold_6h", "violations_per_h"}
     chart = save(sensitivity_bars(result.table), tmp_path / "bars")
     assert chart.stat().st_size > 10_000
+
+
+# -- indices against replicate noise: an additive model with Bernoulli outcomes --------------------
+# y ~ Bernoulli(p(x)), p = 0.1 + 0.6 x0 + 0.2 x1 (x2 has no effect), x uniform on the unit cube.
+# The indices of the expected output p(x) are known: Var p = (0.36 + 0.04) / 12, so
+# S1 = ST = 0.9, 0.1, 0. A point's mean of R runs adds noise of variance p (1 - p) / R.
+TRUE = np.array([0.9, 0.1, 0.0])
+
+
+def bernoulli_runs(n: int, replicates: int, rng: np.random.Generator,
+                   p: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """0/1 runs (points × replicates) of the additive model on SALib's design of ``n`` base rows."""
+    from sim.experiment_spec import SensitivitySpec, unit_sample
+
+    x = unit_sample(SensitivitySpec(method="sobol", base_samples=n), 3, np.random.default_rng(1))
+    prob = 0.1 + 0.6 * x[:, 0] + 0.2 * x[:, 1] if p is None else p(x)
+    return (rng.random((len(x), replicates)) < prob[:, None]).astype(float)
+
+
+def test_intervals_cover_the_true_indices_despite_the_noise() -> None:
+    # 30 independent batches of 64 base rows × 16 runs (noise share about 0.3). Each 95%
+    # interval must cover its true index in at least the 0.1% binomial quantile of 30 trials.
+    trials = 30
+    floor = binom.ppf(0.001, trials, 0.95)
+    covered = {col: np.zeros(3) for col in ("S1", "ST")}
+    estimates: dict[str, list[np.ndarray]] = {col: [] for col in covered}
+    widths: dict[str, list[np.ndarray]] = {col: [] for col in covered}
+    shares = []
+    for k in range(trials):
+        runs = bernoulli_runs(64, 16, np.random.default_rng(100 + k))
+        ind = sobol_with_noise(runs, 3, resamples=150, conf_level=0.95, rng=np.random.default_rng(k))
+        shares.append(ind.noise_share)
+        for col in covered:
+            low, high = getattr(ind, f"{col}_low"), getattr(ind, f"{col}_high")
+            covered[col] += (low <= TRUE) & (high >= TRUE)
+            estimates[col].append(getattr(ind, col))
+            widths[col].append(high - low)
+    # Expected share: E[p (1 - p)] / 16 over (Var p + that), = 0.01354 / 0.04688 = 0.289.
+    assert np.mean(shares) == pytest.approx(0.289, abs=3 * np.std(shares) / np.sqrt(trials) + 0.005)
+    for col, hits in covered.items():
+        assert (hits >= floor).all(), (col, hits, floor)
+        # Not covering by being huge: the mean width is that of a normal 95% interval with the
+        # estimates' spread over the trials (within 0.6-2x: the spread of 30 trials is itself
+        # uncertain by about 13%, and the two-level bootstrap counts the noise twice).
+        ratio = np.mean(widths[col], axis=0) / (2 * 1.96 * np.std(estimates[col], axis=0))
+        assert ((ratio > 0.6) & (ratio < 2.0)).all(), (col, ratio)
+
+
+def test_the_raw_total_index_of_a_dummy_is_the_noise_share() -> None:
+    # Noise inflates SALib's ST of a parameter with no effect to the noise share; the
+    # corrected ST removes it. Over 64 base rows the estimator's spread is about 0.07.
+    runs = bernoulli_runs(256, 8, np.random.default_rng(3))
+    ind = sobol_with_noise(runs, 3, resamples=200, conf_level=0.95, rng=np.random.default_rng(0))
+    assert ind.ST_raw[2] == pytest.approx(ind.noise_share, abs=0.1)
+    assert ind.ST_low[2] <= 0.0 <= ind.ST_high[2]
+    assert ind.S1_raw[0] < ind.S1[0]  # noise deflates the raw first-order index
+
+
+def test_the_noise_warning_fires_when_the_noise_dominates() -> None:
+    # p = 0.45 + 0.1 x0 over 2 runs: Var p = 0.01 / 12 against noise of about 0.25 / 2.
+    runs = bernoulli_runs(64, 2, np.random.default_rng(5), p=lambda x: 0.45 + 0.1 * x[:, 0])
+    ind = sobol_with_noise(runs, 3, resamples=200, conf_level=0.95, rng=np.random.default_rng(0))
+    assert ind.noise_share > 0.9
+    for j in range(3):
+        warning = index_warnings(ind, j, 0.4)
+        assert f"noise share {ind.noise_share:.2f} > 0.4" in warning
+        assert "ST interval wider than ST" in warning
+    # ... and stays silent for the clear case: 16 runs of the additive model.
+    clear = sobol_with_noise(bernoulli_runs(128, 16, np.random.default_rng(6)), 3, resamples=200,
+                             conf_level=0.95, rng=np.random.default_rng(0))
+    assert clear.noise_share < 0.4 and index_warnings(clear, 0, 0.4) == ""
+    assert clear.S1_low[0] > 0 and clear.ST_low[0] > 0
+
+
+def test_negative_first_order_indices_are_flagged() -> None:
+    one = np.array([0.0])
+
+    def indices(s1: float, low: float, high: float) -> NoisyIndices:
+        return NoisyIndices(np.array([s1]), np.array([low]), np.array([high]), one + 0.5, one + 0.4,
+                            one + 0.6, np.array([s1]), one + 0.5, 0.1, "")
+
+    assert index_warnings(indices(-0.2, -0.3, -0.1), 0, 0.4) == "S1 < 0 beyond noise (more base samples)"
+    assert index_warnings(indices(-0.01, -0.3, 0.3), 0, 0.4) == \
+        "S1 interval wider than S1; S1 < 0 within noise (read as 0)"
+    assert index_warnings(indices(0.3, 0.2, 0.4), 0, 0.4) == ""
+
+
+def test_the_bootstrap_is_seeded_and_ignores_the_order_of_the_runs(tmp_path: Path) -> None:
+    # The batch's rows arrive in whatever order the workers finish; the table must not care.
+    results, _ = fake_batch(write(tmp_path, n=32), tmp_path, replicates=3)
+    noisy = results.outcomes.assign(violations_per_h=results.outcomes["violations_per_h"]
+                                    + np.random.default_rng(2).normal(0, 0.5, len(results.outcomes)))
+    results.__dict__["outcomes"] = noisy
+    first = analyse(results)
+    results.__dict__["outcomes"] = noisy.sample(frac=1.0, random_state=1)
+    pd.testing.assert_frame_equal(first, analyse(results))
