@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from sim.figures import OKABE_ITO, mark_ceasefire, new_figure, save
 from sim.outcomes import held_at
@@ -155,7 +156,8 @@ def sensitivity_bars(table: pd.DataFrame, *, title: str = "") -> Figure:
                 low = rows[f"{col}_low"].to_numpy(dtype=float)
                 high = rows[f"{col}_high"].to_numpy(dtype=float)
                 yerr = np.vstack([np.maximum(value - low, 0.0), np.maximum(high - value, 0.0)])
-                flagged = rows["warning"].fillna("").astype(str).str.contains(col).to_numpy()
+                flagged = rows["warning"].fillna("").astype(str).str.contains(f"{col} interval wider",
+                                                                              regex=False).to_numpy()
             else:
                 yerr = rows["mu_star_conf"].to_numpy(dtype=float) if col == "mu_star" else None
                 flagged = np.zeros(len(rows), dtype=bool)
@@ -175,7 +177,10 @@ def sensitivity_bars(table: pd.DataFrame, *, title: str = "") -> Figure:
             ax.set_ylim(min(0.0, float(np.nanmin(ends))) - 0.02, max(1.0, float(np.nanmax(ends))) + 0.02)
         ax.set(title=heading, ylabel="Sobol' index (share of variance)" if sobol else "effect per unit range")
         ax.axhline(0, color="#000000", linewidth=0.8)
-        ax.legend(frameon=False, title="hatched: see warning" if sobol else None)
+        handles = [Patch(facecolor=OKABE_ITO[4 if k else 0], label=name) for k, (_, name) in enumerate(bars)]
+        if sobol:
+            handles.append(Patch(facecolor="#BBBBBB", hatch="//", label="interval wider than the index"))
+        ax.legend(handles=handles, frameon=False)
     if title:
         fig.suptitle(title)
     return fig
