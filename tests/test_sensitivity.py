@@ -275,3 +275,62 @@ def test_the_bootstrap_is_seeded_and_ignores_the_order_of_the_runs(tmp_path: Pat
     first = analyse(results)
     results.__dict__["outcomes"] = noisy.sample(frac=1.0, random_state=1)
     pd.testing.assert_frame_equal(first, analyse(results))
+
+
+# -- the README's claims against the committed table ---------------------------------------------
+ROOT = Path(__file__).resolve().parent.parent
+TABLE_START = "<!-- sensitivity-table:"
+TABLE_END = "<!-- end sensitivity-table -->"
+
+
+def readme_table() -> list[dict[str, object]]:
+    """The README's table of distinguishable indices, as dicts of its cells."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text[text.index(TABLE_START):text.index(TABLE_END)].splitlines()[3:]
+    rows = []
+    for line in block:
+        stat, share, param, s1, st = (c.strip().strip("`") for c in line.strip().strip("|").split("|"))
+        nums = [float(v) for v in re.findall(r"-?\d+\.\d+", s1 + " " + st)]
+        rows.append({"statistic": stat, "noise_share": float(share), "parameter": param, "numbers": nums})
+    return rows
+
+
+def test_readme_claims_match_the_committed_table() -> None:
+    table = pd.read_csv(ROOT / "docs" / "experiments" / "sensitivity.csv")
+    distinct = table[(table["ST_low"] > 0) & (table["ST_high"] - table["ST_low"] < table["ST"])]
+    rows = readme_table()
+    # The README lists exactly the distinguishable total indices, with the CSV's numbers.
+    assert {(r["statistic"], r["parameter"]) for r in rows} == set(zip(distinct["statistic"],
+                                                                       distinct["parameter"], strict=True))
+    indexed = table.set_index(["statistic", "parameter"])
+    for r in rows:
+        row = indexed.loc[(r["statistic"], r["parameter"])]
+        cols = ["S1", "S1_low", "S1_high", "ST", "ST_low", "ST_high"]
+        assert r["numbers"] == [round(float(row[c]), 2) for c in cols], r
+        assert r["noise_share"] == round(float(row["noise_share"]), 2)
+    # Its first row per statistic names the largest total index, and that interval excludes 0.
+    for stat, group in table.groupby("statistic"):
+        first = next(r for r in rows if r["statistic"] == stat)
+        top = group.loc[group["ST"].idxmax()]
+        assert first["parameter"] == top["parameter"] and top["ST_low"] > 0, stat
+    # "every total interval [of the other parameters] includes 0", the order delay's excepted.
+    listed = {(r["statistic"], r["parameter"]) for r in rows}
+    others = table[[(s, p) not in listed and p != "sides.*.command.order_delay_mean_min"
+                    for s, p in zip(table["statistic"], table["parameter"], strict=True)]]
+    assert ((others["ST_low"] <= 0) & (others["ST_high"] >= 0)).all()
+    # The order delay: excludes 0 but is wider than its index (named not distinguishable).
+    delay = table[table["parameter"] == "sides.*.command.order_delay_mean_min"]
+    assert (delay["ST_high"] - delay["ST_low"] >= delay["ST"]).all()
+    # "each total index lies inside its first-order interval" for the listed ones.
+    assert ((distinct["ST"] >= distinct["S1_low"]) & (distinct["ST"] <= distinct["S1_high"])).all()
+    # The spillover probability's raw total index is the noise share (within 0.01).
+    spill = table[table["parameter"] == "spillover.neighbour_probability"]
+    np.testing.assert_allclose(spill["ST_raw"], spill["noise_share"], atol=0.01)
+
+
+def test_the_committed_table_comes_from_the_shipped_spec() -> None:
+    exp = load_spec(ROOT / "experiments" / "sensitivity.toml")
+    table = pd.read_csv(ROOT / "docs" / "experiments" / "sensitivity.csv")
+    assert list(dict.fromkeys(table["statistic"])) == list(exp.spec.sensitivity.outcomes)
+    assert list(table["parameter"][:len(exp.spec.sample)]) == list(exp.spec.sample)
+    assert (table["replicates"] == exp.spec.experiment.replicates).all()
