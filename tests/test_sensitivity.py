@@ -334,3 +334,23 @@ def test_the_committed_table_comes_from_the_shipped_spec() -> None:
     assert list(dict.fromkeys(table["statistic"])) == list(exp.spec.sensitivity.outcomes)
     assert list(table["parameter"][:len(exp.spec.sample)]) == list(exp.spec.sample)
     assert (table["replicates"] == exp.spec.experiment.replicates).all()
+
+
+def test_a_batch_analysed_on_its_first_rows_and_runs_is_the_smaller_batch(tmp_path: Path) -> None:
+    # What benchmarks/sensitivity_sizing.py relies on: the first N base rows of a Sobol' design
+    # of 2N are the design of N, and run r of a point does not depend on how many runs follow.
+    noise = np.random.default_rng(4).normal(0.0, 0.5, (128 * 5, 3))
+
+    def batch(folder: Path, n: int, replicates: int) -> BatchResults:
+        folder.mkdir()
+        results, _ = fake_batch(write(folder, n=n), folder, replicates=replicates)
+        out = results.outcomes
+        out["violations_per_h"] += noise[out["point"], out["replicate"]]
+        return results
+
+    big, small = batch(tmp_path / "big", 128, 3), batch(tmp_path / "small", 64, 2)
+    pd.testing.assert_frame_equal(analyse(big, base_samples=64, replicates=2), analyse(small))
+    with pytest.raises(SpecError, match=r"replicates = 4: the batch holds 1 to 3 per point"):
+        analyse(big, replicates=4)
+    with pytest.raises(SpecError, match=r"base_samples = 48: .* power of two from 2 to 128"):
+        analyse(big, base_samples=48)
