@@ -153,6 +153,9 @@ def test_cli_writes_table_and_chart(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert len(table) == 2 * 3
     assert {"S1", "S1_low", "S1_high", "ST", "ST_low", "ST_high", "noise_share", "warning"} <= set(table)
     assert (out / "sensitivity.png").stat().st_size > 10_000
+    # 4 base rows cannot separate anything: every flagged row is printed as a warning line.
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning: ")]
+    assert len(printed) == (table["warning"].fillna("") != "").sum() > 0
     code = cli.main(["sensitivity", str(spec), "--workers", "1", "--out", str(tmp_path / "m"),
                      "--method", "morris"])
     assert code == 0
