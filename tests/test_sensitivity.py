@@ -326,9 +326,14 @@ def test_readme_claims_match_the_committed_table() -> None:
     assert (delay["ST_high"] - delay["ST_low"] >= delay["ST"]).all()
     # "each total index lies inside its first-order interval" for the listed ones.
     assert ((distinct["ST"] >= distinct["S1_low"]) & (distinct["ST"] <= distinct["S1_high"])).all()
-    # The spillover probability's raw total index is the noise share (within 0.01).
+    # "Their first-order indices sum to 0.83-0.92" (the two listed per statistic).
+    sums = distinct.groupby("statistic")["S1"].sum().round(2)
+    assert sums.min() == 0.83 and sums.max() == 0.92
+    # The spillover probability's raw total index is the noise share (within 0.01), its corrected
+    # one 0 (within 0.02).
     spill = table[table["parameter"] == "spillover.neighbour_probability"]
     np.testing.assert_allclose(spill["ST_raw"], spill["noise_share"], atol=0.01)
+    np.testing.assert_allclose(spill["ST"], 0.0, atol=0.02)
 
 
 def test_the_committed_table_comes_from_the_shipped_spec() -> None:
@@ -357,3 +362,33 @@ def test_a_batch_analysed_on_its_first_rows_and_runs_is_the_smaller_batch(tmp_pa
         analyse(big, replicates=4)
     with pytest.raises(SpecError, match=r"base_samples = 48: .* power of two from 2 to 128"):
         analyse(big, base_samples=48)
+
+
+def test_readme_sizing_claims_match_the_committed_sizing_table() -> None:
+    lines = [line for line in (ROOT / "docs" / "experiments" / "sensitivity-sizing.md").read_text(
+        encoding="utf-8").splitlines() if line.startswith("|")]
+    head = [c.strip() for c in lines[0].strip("|").split("|")]
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
+    sizing = pd.DataFrame(cells, columns=head)
+    for col in ("base_samples", "replicates", "ST distinguishable", "S1 distinguishable"):
+        sizing[col] = sizing[col].astype(int)
+    at = sizing.set_index(["base_samples", "replicates", "statistic"])
+    stats = ["collapse_h", "p_hold_6h", "violations_per_h"]
+    # One run per point: every total index passes (the noise posing as effects).
+    assert all(at.loc[(256, 1, s), "ST distinguishable"] == 8 for s in stats)
+    # The noise share of collapse_h at 2, 3, 4 runs; the width at 64 and 256 base rows.
+    shares = [round(float(at.loc[(256, r, "collapse_h"), "noise_share"]), 2) for r in (2, 3, 4)]
+    assert shares == [0.13, 0.09, 0.07]
+    assert at.loc[(64, 4, "collapse_h"), "ST [95%]"] == "0.49 [0.18, 0.71]"
+    assert at.loc[(256, 4, "collapse_h"), "ST [95%]"] == "0.49 [0.34, 0.60]"
+    # Two total indices from (128 base rows, 2 runs) on for collapse_h and p_hold_6h, from
+    # (256, 3) for violations_per_h; two first-order ones each only at (256, 4).
+    noisy = sizing[sizing["replicates"] >= 2]
+    first = {"collapse_h": (128, 2), "p_hold_6h": (128, 2), "violations_per_h": (256, 3)}
+    for stat, (base, reps) in first.items():
+        rows = noisy[noisy["statistic"] == stat]
+        reached = (rows["base_samples"] >= base) & (rows["replicates"] >= reps)
+        assert (rows.loc[reached, "ST distinguishable"] == 2).all(), stat
+        assert (rows.loc[~reached, "ST distinguishable"] < 2).all(), stat
+    s1 = noisy.set_index(["base_samples", "replicates"]).groupby(level=[0, 1])["S1 distinguishable"].min()
+    assert list(s1[s1 == 2].index) == [(256, 4)]
