@@ -14,7 +14,9 @@ HELP = "sensitivity analysis (SALib: Sobol' indices or Morris screening) of a sp
 def add_parser(subparsers: Any) -> None:
     """Register ``sensitivity`` and its options."""
     p = subparsers.add_parser("sensitivity", help=HELP,
-                              description=HELP + ". Writes sensitivity.csv and a bar chart into --out.")
+                              description=HELP + ". Writes sensitivity.csv (Sobol': indices corrected for "
+                              "replicate noise, bootstrap intervals, noise share, warnings) and a bar "
+                              "chart into --out, and prints a warning per index its noise hides.")
     add_batch_options(p)
     p.add_argument("--method", choices=("sobol", "morris"), help="overrides the spec's method")
     p.add_argument("--base-samples", type=int, metavar="N",
