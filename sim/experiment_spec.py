@@ -117,6 +117,9 @@ class SensitivitySpec(_Strict):
     outcomes: tuple[str, ...] = Field(("collapse_h",), description="statistics to analyse per point")
     conf_level: float = Field(0.95, gt=0, lt=1, description="confidence level of the intervals")
     resamples: int = Field(200, ge=10, description="bootstrap resamples for the intervals")
+    max_noise_share: float = Field(0.4, ge=0, le=1,
+                                   description="Sobol': warn when replicate noise is more than this share "
+                                               "of the variance of the point means")
 
     @model_validator(mode="after")
     def _design(self) -> SensitivitySpec:

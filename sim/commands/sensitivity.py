@@ -14,7 +14,9 @@ HELP = "sensitivity analysis (SALib: Sobol' indices or Morris screening) of a sp
 def add_parser(subparsers: Any) -> None:
     """Register ``sensitivity`` and its options."""
     p = subparsers.add_parser("sensitivity", help=HELP,
-                              description=HELP + ". Writes sensitivity.csv and a bar chart into --out.")
+                              description=HELP + ". Writes sensitivity.csv (Sobol': indices corrected for "
+                              "replicate noise, bootstrap intervals, noise share, warnings) and a bar "
+                              "chart into --out, and prints a warning per index its noise hides.")
     add_batch_options(p)
     p.add_argument("--method", choices=("sobol", "morris"), help="overrides the spec's method")
     p.add_argument("--base-samples", type=int, metavar="N",
@@ -28,7 +30,7 @@ def main(args: argparse.Namespace) -> int:
     from sim.figures import save
     from sim.figures.batch import sensitivity_bars
     from sim.runner import write_csv_atomic
-    from sim.sensitivity import analyse
+    from sim.sensitivity import analyse, warnings_of
 
     changes: dict[str, Any] = {}
     if args.method:
@@ -50,6 +52,9 @@ def main(args: argparse.Namespace) -> int:
     chart = save(sensitivity_bars(table, title=results.experiment.spec.experiment.title),
                  results.folder / "sensitivity", args.figure_format)
     print(describe(results))
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    shown = table.drop(columns=[c for c in ("warning", "S1_raw", "ST_raw", "replicates") if c in table])
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for line in warnings_of(table):
+        print(f"warning: {line}")
     print(f"  {table_path}\n  {chart}")
     return 0

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from sim.figures import OKABE_ITO, mark_ceasefire, new_figure, save
 from sim.outcomes import held_at
@@ -137,28 +138,49 @@ def order_delay(series: pd.DataFrame, points: pd.DataFrame, *, by: str, window_h
 
 
 def sensitivity_bars(table: pd.DataFrame, *, title: str = "") -> Figure:
-    """Bar chart of a sensitivity table: Sobol' S1 and ST (or Morris mu* and sigma) with intervals,
-    one panel per statistic.
+    """Bar chart of a sensitivity table, one panel per statistic: Sobol' S1 and ST (corrected for
+    replicate noise) with their bootstrap intervals and the noise share in the panel's title, or
+    Morris mu* (with its interval) and sigma. A hatched bar marks an index with a warning.
     """
     stats = list(dict.fromkeys(table["statistic"]))
     fig, axes = new_figure(max(6.0, 5.0 * len(stats)), 5.6, ncols=len(stats), squeeze=False)
     sobol = table["method"].iloc[0] == "sobol"
-    bars = (("S1", "S1_conf", "first order S1"), ("ST", "ST_conf", "total ST")) if sobol else \
-        (("mu_star", "mu_star_conf", "μ* (mean |effect|)"), ("sigma", None, "σ (interactions)"))
+    bars = (("S1", "first order S1"), ("ST", "total ST")) if sobol else \
+        (("mu_star", "μ* (mean |effect|)"), ("sigma", "σ (interactions)"))
     for ax, stat in zip(axes[0], stats, strict=True):
         rows = table[table["statistic"] == stat]
         positions = np.arange(len(rows))
-        for k, (col, conf, name) in enumerate(bars):
-            ax.bar(positions + (k - 0.5) * 0.38, rows[col], width=0.38, color=OKABE_ITO[4 if k else 0],
-                   yerr=rows[conf] if conf else None, capsize=3, label=name)
+        for k, (col, name) in enumerate(bars):
+            value = rows[col].to_numpy(dtype=float)
+            if sobol:
+                low = rows[f"{col}_low"].to_numpy(dtype=float)
+                high = rows[f"{col}_high"].to_numpy(dtype=float)
+                yerr = np.vstack([np.maximum(value - low, 0.0), np.maximum(high - value, 0.0)])
+                flagged = rows["warning"].fillna("").astype(str).str.contains(f"{col} interval wider",
+                                                                              regex=False).to_numpy()
+            else:
+                yerr = rows["mu_star_conf"].to_numpy(dtype=float) if col == "mu_star" else None
+                flagged = np.zeros(len(rows), dtype=bool)
+            drawn = ax.bar(positions + (k - 0.5) * 0.38, value, width=0.38, color=OKABE_ITO[4 if k else 0],
+                           yerr=yerr, capsize=3, label=name)
+            for patch, flag in zip(drawn.patches, flagged, strict=True):
+                if flag:
+                    patch.set_hatch("//")
+                    patch.set_alpha(0.55)
         ax.set_xticks(positions, [label(p) for p in rows["parameter"]], rotation=30, ha="right")
-        ax.set(title=_statistic_title(stat), ylabel="Sobol' index" if sobol else "effect per unit range")
+        heading = _statistic_title(stat)
         if sobol:
-            ax.set_ylim(min(0.0, float(np.nanmin(rows["S1"] - rows["S1_conf"]))) - 0.02,
-                        max(1.0, float(np.nanmax(rows[["S1", "ST"]].to_numpy()
-                                                  + rows[["S1_conf", "ST_conf"]].to_numpy()))) + 0.02)
+            share = float(rows["noise_share"].iloc[0])
+            heading += "\nreplicate noise: " + ("not estimable" if np.isnan(share) else
+                                                 f"{share:.0%} of the variance")
+            ends = rows[["S1_low", "S1_high", "ST_low", "ST_high"]].to_numpy(dtype=float)
+            ax.set_ylim(min(0.0, float(np.nanmin(ends))) - 0.02, max(1.0, float(np.nanmax(ends))) + 0.02)
+        ax.set(title=heading, ylabel="Sobol' index (share of variance)" if sobol else "effect per unit range")
         ax.axhline(0, color="#000000", linewidth=0.8)
-        ax.legend(frameon=False)
+        handles = [Patch(facecolor=OKABE_ITO[4 if k else 0], label=name) for k, (_, name) in enumerate(bars)]
+        if sobol:
+            handles.append(Patch(facecolor="#BBBBBB", hatch="//", label="interval wider than the index"))
+        ax.legend(handles=handles, frameon=False)
     if title:
         fig.suptitle(title)
     return fig
