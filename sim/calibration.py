@@ -1025,10 +1025,19 @@ def _set_spec_from(raw: Mapping[str, Any], path: Path, base: Path) -> SetSpec:
     if spec.min_ess is not None and spec.min_ess > spec.particles:
         raise ScenarioError(f"{path}: calibration.min_ess = {spec.min_ess:g}: must be ≤ particles "
                             f"= {spec.particles} (the ESS never exceeds the number of particles)")
-    check_budget(spec.budget, spec.particles * len(records), f"{path}: calibration.budget")
+    check_set_budget(spec.budget, spec.particles, len(records), f"{path}: calibration.budget")
     for rec in records:  # the record must give statistics for its scenario (checked up front)
         record_case(rec)
     return spec
+
+
+def check_set_budget(budget: int, particles: int, records: int, where: str) -> None:
+    """A set's budget (simulations) must pay for two populations of every record."""
+    if records == 1:
+        check_budget(budget, particles, where)
+    elif budget < 2 * particles * records:
+        raise ScenarioError(f"{where} = {budget}: too small for {particles} particles × {records} "
+                            f"records; needs at least {2 * particles * records} (two populations)")
 
 
 def record_case(rec: RecordSpec) -> tuple[Scenario, list[Statistic], float]:
@@ -1219,7 +1228,7 @@ def calibrate_set(spec: SetSpec, *, budget: int | None = None, seed: int | None 
                    seed=spec.seed if seed is None else seed,
                    particles=spec.particles if particles is None else particles)
     n_rec = len(spec.records)
-    check_budget(spec.budget, spec.particles * n_rec, "--budget")
+    check_set_budget(spec.budget, spec.particles, n_rec, "--budget")
     if spec.seed < 0:
         raise ScenarioError(f"--seed = {spec.seed}: must be ≥ 0")
     params = spec.parameters()
