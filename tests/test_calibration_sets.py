@@ -247,3 +247,12 @@ def test_predictive_check_covers_every_record(pair):
     assert len(check) == sum(len(s) for s in post.record_statistics)
     summary = predictive_summary(check)
     assert (summary["lines_inside"] <= summary["lines"]).all()
+
+
+@pytest.mark.parametrize("name", ["donbas", "library"])
+def test_committed_set_specs_load(name):
+    spec = load_set_spec(Path(__file__).resolve().parent.parent / "calibrations" / f"{name}.toml")
+    shared = {p.path for p in spec.shared}
+    assert "sides.*.force.discipline" in shared
+    for rec in spec.records:  # a shared parameter is never also a record's own
+        assert not shared & {p.path for p in rec.priors}
