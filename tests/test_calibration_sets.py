@@ -18,6 +18,7 @@ from sim.calibration import (
     calibrate_set,
     ess,
     load_set_spec,
+    posterior_overrides,
     predictive_check,
     predictive_summary,
     record_overrides,
@@ -198,6 +199,11 @@ def test_ess_stop_ends_the_calibration_and_says_so(pair, capsys):
     coverage = pd.read_csv(out / "predictive-coverage.csv")
     assert list(coverage["record"]) == ["va", "vb"]
     assert ((coverage["fraction_lines_inside"] >= 0) & (coverage["fraction_lines_inside"] <= 1)).all()
+    # `ceasefire run` draws a record's replicates from the set's posterior (shared + its own).
+    per_run = posterior_overrides(out / "set.posterior.csv", 3, 0, record="va")
+    assert set(per_run[0]) == {"sides.*.force.war_rate_per_h", "sides.*.force.ceasefire_rate_per_h"}
+    assert main(["run", str(pair[0]), "--posterior", str(out / "set.posterior.csv"), "--runs", "3",
+                 "--out", str(out / "run")]) == 0
 
 
 def test_one_or_two_workers_give_the_same_posterior(pair):
