@@ -31,6 +31,10 @@ one point, the value distance ``|g(simulated) - g(observed)|``, ``g = log1p`` by
 floored at a tenth of its natural unit, so every statistic weighs by how much it varies under the
 priors rather than by its units.
 
+Record sets (``calibrate_set``, specs ``calibrations/<name>.toml``): several records that share
+some parameters, calibrated at once with an adaptive distance, an ESS stop and categorical priors
+for ABC model choice; see the comment that opens that section below.
+
 Determinism: simulation ``i`` of a calibration seeded ``S`` (counted over all populations) uses
 ``sim.runner.run_seed(S, i)``; proposals come from ``SeedSequence(S, spawn_key=(PROPOSALS, t))``;
 batch sizes depend only on past results, never on the number of workers.

@@ -227,15 +227,17 @@ def test_record_overrides_give_shared_and_own_values(pair):
 
 
 def test_choice_prior_recovers_the_variant_that_made_the_record(tmp_path: Path):
-    # Orders that take 8 h on average to arrive (rule on) keep the war going for hours after
-    # t = 0; with the rule off every force stops at t = 0: records of the two look nothing alike
-    # (about 54 against 6 detected incidents in 12 h).
-    truth = {"rules.order_propagation": True, "sides.*.command.order_delay_mean_min": 480.0,
-             "sides.*.force.ceasefire_rate_per_h": 0.2, "rules.retaliation": False}
+    # Orders that take 12 h on average to arrive (rule on) keep the war going for hours after
+    # t = 0; with the rule off every force stops at t = 0: records of the two look nothing alike.
+    # (The reverse question is not identifiable here: a record made with the rule off is matched
+    # as well by the rule on with a low war-time rate, the free nuisance parameter, and the
+    # posterior stays near 0.5. That is the caution of Robert et al. 2011 in small.)
+    truth = {"rules.order_propagation": True, "sides.*.command.order_delay_mean_min": 720.0,
+             "sides.*.force.ceasefire_rate_per_h": 0.1, "rules.retaliation": False}
     records = [write_record(tmp_path, name, seed, truth) for name, seed in (("ra", 11), ("rb", 12))]
     spec = set_spec(records, {"rules.order_propagation": {"distribution": "choice", "values": [False, True]},
                               "sides.*.force.war_rate_per_h": WAR_RATE},
-                    particles=60, budget=1200, observations=OBSERVATIONS)
+                    particles=40, budget=1600, observations=OBSERVATIONS)
     post = calibrate_set(spec, progress=False, seed=1)
     choices = post.choices()
     row = choices[choices["value"] == True].iloc[0]  # noqa: E712 - the value is a bool
