@@ -555,7 +555,7 @@ def calibrate(spec: Spec, *, budget: int | None = None, seed: int | None = None,
             bar.close()
         if pool is not None:
             pool.close()
-    original = _original(load_scenario(spec.scenario_path), spec.priors, spec.settings)
+    original = original_values(load_scenario(spec.scenario_path), spec.priors, spec.settings)
     return Posterior(spec, list(stats), scales, pops, used, time.perf_counter() - started, reason,
                      spec.seed, original)
 
@@ -655,7 +655,8 @@ def run_observer(case: Scenario, spec: Spec, row: np.ndarray, run: int) -> Any:
                     claim_inflation=values.get("observations.claim_inflation"))
 
 
-def _original(case: Scenario, priors: Sequence[Prior], settings: Settings | None = None) -> dict[str, float]:
+def original_values(case: Scenario, priors: Sequence[Prior], settings: Settings | None = None,
+                    ) -> dict[str, float]:
     """The scenario's own value of each calibrated parameter (first match of a wildcard); the
     spec's setting for observation parameters."""
     raw = case.model_dump(mode="python")
@@ -1336,12 +1337,12 @@ def calibrate_set(spec: SetSpec, *, budget: int | None = None, seed: int | None 
                 pool.close()
     original: dict[str, float] = {}
     for r, rec in enumerate(spec.records):
-        here = _original(load_scenario(rec.scenario_path), [p for p in rec.priors if isinstance(p, Prior)],
-                         rec.settings)
-        original.update({f"{rec.name}{SEPARATOR}{k}": v for k, v in here.items()})
-        if r == 0:
-            original.update(_original(load_scenario(rec.scenario_path),
-                                      [p for p in spec.shared if isinstance(p, Prior)], rec.settings))
+        case = load_scenario(rec.scenario_path)
+        own = original_values(case, [p for p in rec.priors if isinstance(p, Prior)], rec.settings)
+        original.update({f"{rec.name}{SEPARATOR}{k}": v for k, v in own.items()})
+        if r == 0:  # a shared parameter's hand-chosen value: the first record's
+            original.update(original_values(case, [p for p in spec.shared if isinstance(p, Prior)],
+                                            rec.settings))
     stats_by_record = [stats for _, stats, _ in cases]
     return SetPosterior(spec, [st for stats in stats_by_record for st in stats],  # type: ignore[arg-type]
                         np.concatenate(scales_seen[-1]), pops, used * n_rec,

@@ -12,7 +12,6 @@ import pandas as pd
 
 from sim.calibration import (
     SEPARATOR,
-    _original,
     Choice,
     Posterior,
     Prior,
@@ -25,6 +24,7 @@ from sim.calibration import (
     is_set_spec,
     load_set_spec,
     load_spec,
+    original_values,
     predictive_check,
     predictive_summary,
     record_overrides,
@@ -190,7 +190,7 @@ def set_figures(posterior: SetPosterior, out: Path, runs: int, workers: int, fmt
         prefix = f"{rec.name}{SEPARATOR}"
         priors = [p for p in (*spec.shared, *rec.priors) if isinstance(p, Prior)]
         own = table.rename(columns={c: c.removeprefix(prefix) for c in table.columns if c.startswith(prefix)})
-        original = _original(load_scenario(rec.scenario_path), priors, rec.settings)  # this record's
+        original = original_values(load_scenario(rec.scenario_path), priors, rec.settings)  # this record's
         if priors:
             paths.append(save(marginals(priors, own, original), out / f"{rec.name}-marginals", fmt))
         case = load_scenario(rec.scenario_path)
