@@ -148,6 +148,9 @@ class Spec:
     horizon_h: float | None = None
     """Horizon of the calibration runs; None: as long as the statistics need."""
     settings: Settings = field(default_factory=Settings)
+    min_ess: float | None = None
+    """Stop once a population's effective sample size falls below this (None: a quarter of the
+    particles); see :attr:`SetSpec.min_ess`."""
 
     @property
     def paths(self) -> list[str]:
@@ -155,7 +158,7 @@ class Spec:
 
 
 SPEC_KEYS = {"calibration": ("scenario", "events_file", "particles", "budget", "seed", "quantile",
-                             "min_acceptance", "horizon_h"),
+                             "min_acceptance", "min_ess", "horizon_h"),
              "observations": ("precision_min", "calm_max", "quiet_window_min", "heavy_per_day",
                               "count_scale", "claim_inflation"),
              "priors": ()}
@@ -200,6 +203,7 @@ def load_spec(path: str | Path) -> Spec:
     settings = _observation_settings(path, "observations", raw.get("observations", {}), Settings())
     priors = _priors(path, raw.get("priors", {}), (case,))
     horizon = cal.get("horizon_h")
+    min_ess = cal.get("min_ess")
     spec = Spec(
         source=path, scenario_path=scenario_path, events_path=events_path, priors=priors,
         particles=int(_number(path, "calibration.particles", cal, 200, lo=2, integer=True)),
@@ -209,8 +213,12 @@ def load_spec(path: str | Path) -> Spec:
         min_acceptance=_number(path, "calibration.min_acceptance", cal, 0.01, lo=0, hi=1),
         horizon_h=None if horizon is None else _number(path, "calibration.horizon_h", cal, 0, lo=0,
                                                        strict=True),
-        settings=settings)
+        settings=settings,
+        min_ess=None if min_ess is None else _number(path, "calibration.min_ess", cal, 0, lo=0))
     check_budget(spec.budget, spec.particles, f"{path}: calibration.budget")
+    if spec.min_ess is not None and spec.min_ess > spec.particles:
+        raise ScenarioError(f"{path}: calibration.min_ess = {spec.min_ess:g}: must be ≤ particles "
+                            f"({spec.particles})")
     return spec
 
 
@@ -424,10 +432,16 @@ class Posterior:
     seed: int
     original: dict[str, float] = field(default_factory=dict)
     """The scenario's own value of each parameter (the first match of a wildcard)."""
+    history: list[dict[str, Any]] = field(default_factory=list)
+    """Per population: tolerance, acceptance, ESS, simulations."""
 
     @property
     def last(self) -> Population:
         return self.populations[-1]
+
+    def populations_table(self) -> pd.DataFrame:
+        """One row per population: tolerance, acceptance, ESS, simulations."""
+        return pd.DataFrame(self.history)
 
     def table(self) -> pd.DataFrame:
         """The posterior sample: one row per particle, with its weight and distance."""
@@ -481,147 +495,30 @@ def calibration_case(spec: Spec) -> tuple[Scenario, list[Statistic], float]:
 
 
 def calibrate(spec: Spec, *, budget: int | None = None, seed: int | None = None, workers: int = 1,
-              particles: int | None = None, progress: bool | None = None,
-              stats: list[Statistic] | None = None) -> Posterior:
+              particles: int | None = None, progress: bool | None = None) -> Posterior:
     """Run ABC-SMC for ``spec`` (budget, seed and particles default to the spec's).
 
-    ``stats`` replaces the statistics read from the record (e.g. synthetic ones for testing).
-    Raises ScenarioError for a bad budget; results are identical for any ``workers``.
+    One record is a set of one: the same engine as :func:`calibrate_set` (adaptive distance,
+    ESS stop, per-population history), with every prior shared, so the posterior's columns are
+    the plain key paths. Raises ScenarioError for a bad budget; results are identical for any
+    ``workers``.
     """
     spec = replace(spec, budget=spec.budget if budget is None else budget,
                    seed=spec.seed if seed is None else seed,
                    particles=spec.particles if particles is None else particles)
     check_budget(spec.budget, spec.particles, "--budget")
-    if spec.seed < 0:
-        raise ScenarioError(f"--seed = {spec.seed}: must be ≥ 0")
-    case, record_stats, horizon_min = calibration_case(spec)
-    stats = record_stats if stats is None else stats
-    low, high = observed_bounds(stats)
-    observed = needs_observer(stats)
-    n, dims = spec.particles, len(spec.priors)
-    bar = progress_bar(spec.budget, progress, unit="sim", desc="calibrating")
-    used = 0
-    started = time.perf_counter()
-
-    def simulate(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        nonlocal used
-        values = prior_values(spec.priors, z)
-        runs = range(used, used + len(z))
-        overrides = {i: as_overrides(spec.priors, row) for i, row in zip(runs, values, strict=True)}
-        records = map_runs(case, spec.seed, runs, workers=workers, keep_events=True, keep_steps=False,
-                           overrides_by_run=overrides, on_done=bar.update if bar else None,
-                           pool=pool)
-        used += len(z)
-        out = []
-        for run, row, rec in zip(runs, values, records, strict=True):
-            obs = run_observer(case, spec, row, run) if observed else None
-            out.append(simulated(stats, rec.events, horizon_min, obs))
-        return values, np.array(out)
-
-    # One set of workers for every population: each loads the scenario once.
-    pool = RunPool(case, workers) if workers > 1 else None
-    try:
-        # Population 0: the priors, accepted whole; its spread sets the distance scales.
-        rng0 = _generator(spec.seed, 0)
-        z0 = rng0.random((n, dims))
-        values0, s0 = simulate(z0)
-        units = np.array([st.unit for st in stats])
-        scales = np.maximum(s0.std(axis=0), 0.1 * units)
-        d0 = _distance(s0, low, high, scales)
-        pops = [Population(0, math.inf, z0, values0, np.full(n, 1.0 / n), d0, n)]
-        _show(bar, pops[-1])
-        reason = "budget"
-        while True:
-            prev = pops[-1]
-            eps = float(np.quantile(prev.distances, spec.quantile))
-            if prev.tolerance == 0.0:
-                reason = "tolerance 0: every statistic inside its reported interval"
-                break
-            # Start a population only if the budget can pay for it even if acceptance halves
-            # (a population cut short by the budget would be thrown away).
-            guess = 0.5 * (prev.acceptance if prev.index else spec.quantile)
-            if spec.budget - used < n / max(guess, 1e-3):
-                break
-            pop = _population(spec, prev, eps, simulate, lambda: spec.budget - used, low, high, scales)
-            if pop is None:
-                break
-            pops.append(pop)
-            _show(bar, pop)
-            if pop.acceptance < spec.min_acceptance:
-                reason = f"acceptance {pop.acceptance:.3f} below {spec.min_acceptance:g}"
-                break
-    finally:
-        if bar:
-            bar.close()
-        if pool is not None:
-            pool.close()
+    post = calibrate_set(as_set_spec(spec), workers=workers, progress=progress)
     original = original_values(load_scenario(spec.scenario_path), spec.priors, spec.settings)
-    return Posterior(spec, list(stats), scales, pops, used, time.perf_counter() - started, reason,
-                     spec.seed, original)
+    return Posterior(spec, post.statistics, post.scales, post.populations, post.simulations, post.seconds,
+                     post.stop_reason, post.seed, original, history=post.history)
 
 
-def _population(spec: Spec, prev: Population, eps: float,
-                simulate: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
-                remaining: Callable[[], int], low: np.ndarray, high: np.ndarray,
-                scales: np.ndarray) -> Population | None:
-    """One ABC-SMC population at tolerance ``eps``, or None if the budget ran out first."""
-    n = spec.particles
-    rng = _generator(spec.seed, prev.index + 1)
-    cov = 2.0 * np.atleast_2d(np.cov(prev.z, rowvar=False, aweights=prev.weights))
-    cov += np.eye(len(cov)) * 1e-10  # a population collapsed on one value stays invertible
-    chol = np.linalg.cholesky(cov)
-    zs, vals, ds = [], [], []
-    tried = 0
-    rate = _expected_acceptance(spec, prev)
-    while sum(len(z) for z in zs) < n:
-        need = n - sum(len(z) for z in zs)
-        batch = min(remaining(), MAX_BATCH_FACTOR * n,
-                    max(MIN_BATCH, math.ceil(need / max(rate, 0.01))))
-        if batch <= 0:
-            return None
-        z = _propose(rng, prev, chol, batch)
-        values, s = simulate(z)
-        d = _distance(s, low, high, scales)
-        tried += batch
-        ok = np.flatnonzero(d <= eps)[:need]  # in run order, so workers never change the pick
-        zs.append(z[ok])
-        vals.append(values[ok])
-        ds.append(d[ok])
-        accepted = sum(len(x) for x in zs)
-        rate = max(accepted, 1) / tried
-    z = np.concatenate(zs)
-    inv = np.linalg.inv(cov)
-    diff = z[:, None, :] - prev.z[None, :, :]
-    kernel = np.exp(-0.5 * np.einsum("ijk,kl,ijl->ij", diff, inv, diff))
-    weights = 1.0 / (kernel @ prev.weights)  # priors are uniform in unit space
-    weights /= weights.sum()
-    return Population(prev.index + 1, eps, z, np.concatenate(vals), weights, np.concatenate(ds), tried)
-
-
-def _expected_acceptance(spec: Spec, prev: Population) -> float:
-    """Acceptance to expect in the population after ``prev``: it usually falls a little from one
-    population to the next (after the prior's, the tolerance keeps ``quantile`` of the distances).
-    Sizing batches by it means one batch (one round of worker start-up) per population most often.
-    """
-    return ACCEPTANCE_DECAY * (prev.acceptance if prev.index else spec.quantile)
-
-
-def _propose(rng: np.random.Generator, prev: Population, chol: np.ndarray, size: int) -> np.ndarray:
-    """``size`` moves of weighted picks from ``prev``, all inside the unit cube."""
-    out = np.empty((0, prev.z.shape[1]))
-    while len(out) < size:
-        k = size - len(out)
-        picks = rng.choice(len(prev.weights), size=2 * k, p=prev.weights)
-        moved = prev.z[picks] + rng.standard_normal((2 * k, prev.z.shape[1])) @ chol.T
-        inside = moved[np.all((moved >= 0.0) & (moved <= 1.0), axis=1)]
-        out = np.concatenate([out, inside[:k]])
-    return out
-
-
-def _distance(s: np.ndarray, low: np.ndarray, high: np.ndarray, scales: np.ndarray) -> np.ndarray:
-    """Scaled distance of each run's statistics from the reported intervals (module docstring)."""
-    e = interval_excess(s, low, high) / scales
-    return np.sqrt(np.mean(e * e, axis=1))
+def as_set_spec(spec: Spec) -> SetSpec:
+    """A single-record spec as a set of one record whose priors are all shared."""
+    rec = RecordSpec(spec.scenario_path.name.removesuffix(".toml"), spec.scenario_path, spec.events_path,
+                     (), spec.settings, spec.horizon_h)
+    return SetSpec(spec.source, (rec,), spec.priors, spec.particles, spec.budget, spec.seed, spec.quantile,
+                   spec.min_acceptance, spec.min_ess)
 
 
 def _generator(seed: int, population: int) -> np.random.Generator:
@@ -677,12 +574,6 @@ def original_values(case: Scenario, priors: Sequence[Prior], settings: Settings 
         if isinstance(node, int | float) and not isinstance(node, bool):
             out[p.path] = float(node)
     return out
-
-
-def _show(bar: Any, pop: Population) -> None:
-    if bar:
-        bar.set_postfix_str(f"population {pop.index}, tolerance {pop.tolerance:.3g}, "
-                            f"acceptance {pop.acceptance:.2f}")
 
 
 # -- outputs -------------------------------------------------------------------------------------
@@ -926,11 +817,7 @@ def load_set_spec(path: str | Path) -> SetSpec:
                             "[calibration] records = [...], with [shared.priors])")
     raw = read_toml(path)
     if not (isinstance(raw.get("calibration"), dict) and "records" in raw["calibration"]):
-        single = load_spec(path)
-        rec = RecordSpec(single.scenario_path.name.removesuffix(".toml"), single.scenario_path,
-                         single.events_path, (), single.settings, single.horizon_h)
-        return SetSpec(path, (rec,), single.priors, single.particles, single.budget, single.seed,
-                       single.quantile, single.min_acceptance)
+        return as_set_spec(load_spec(path))
     return _set_spec_from(raw, path, path.parent)
 
 
@@ -1148,9 +1035,6 @@ class SetPosterior(Posterior):
     record_statistics: list[list[Statistic]] = field(default_factory=list)
     scales_by_population: list[list[np.ndarray]] = field(default_factory=list)
     """The statistic scales each population's tolerance was computed on, per record."""
-    history: list[dict[str, Any]] = field(default_factory=list)
-    """Per population: tolerance, acceptance, ESS, simulations."""
-
     def table(self) -> pd.DataFrame:
         """Columns: particle, weight, distance, shared key paths, ``<record>::<key path>``."""
         pop = self.last
@@ -1224,9 +1108,6 @@ class SetPosterior(Posterior):
         return pd.DataFrame(rows, columns=["parameter", "value", "prior", "posterior", "q05", "q95",
                                            "bayes_factor"])
 
-    def populations_table(self) -> pd.DataFrame:
-        """One row per population: tolerance, acceptance, ESS, simulations (all records)."""
-        return pd.DataFrame(self.history)
 
 
 def calibrate_set(spec: SetSpec, *, budget: int | None = None, seed: int | None = None, workers: int = 1,

@@ -87,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     sample = write_posterior(posterior, out / f"{name}.posterior.csv")
     written = [sample, write_calibrated(posterior, out / f"{name}.calibrated.toml", sample_name=sample.name),
-               write_csv_atomic(statistics_table(posterior.statistics), out / "statistics.csv")]
+               write_csv_atomic(statistics_table(posterior.statistics), out / "statistics.csv"),
+               write_csv_atomic(posterior.populations_table(), out / f"{name}.populations.csv")]
     if not args.no_figures:
         written += figures(posterior, out, args.predictive_runs, args.workers, args.format)
     print(summary_text(posterior))
@@ -129,6 +130,8 @@ def summary_text(posterior: Posterior) -> str:
     q = posterior.quantiles()
     with pd.option_context("display.width", 160, "display.max_colwidth", 60,
                            "display.float_format", "{:.4g}".format):
+        lines.append("populations (tolerance on that population's adaptive scales; ESS = Kish's):")
+        lines.append(posterior.populations_table().to_string(index=False))
         lines.append(q.to_string(index=False))
     return "\n".join(lines)
 
