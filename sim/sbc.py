@@ -70,8 +70,8 @@ class Setup:
     multiples of ``bin_min`` from the scenario's start."""
     bin_min: float = 240.0
     """The finest reporting period (min) the windows are summed from."""
-    particles: int = 200
-    budget: int = 4000
+    particles: int = 100
+    budget: int = 8000
     """Simulations each calibration may spend."""
     quantile: float = 0.5
     min_acceptance: float = 0.01
