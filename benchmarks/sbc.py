@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from sim.figures import save
 from sim.figures.calibration import sbc_ranks
 from sim.runner import progress_bar
@@ -55,10 +57,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=whole(1), default=2, help="processes (default 2)")
     parser.add_argument("--seed", type=whole(0), default=0, help="seed of the check (default 0)")
     parser.add_argument("--out", type=Path, default=DOCS, help="output folder (default docs/calibration)")
+    parser.add_argument("--replot", action="store_true",
+                        help="only redraw sbc.png from the folder's sbc.csv and sbc-truths.csv")
     args = parser.parse_args(argv)
     if not args.out.is_dir():
         print(f"benchmarks/sbc.py: --out = {args.out}: no such folder", file=sys.stderr)
         return 2
+    if args.replot:
+        tables = [args.out / "sbc.csv", args.out / "sbc-truths.csv"]
+        missing = [str(p) for p in tables if not p.is_file()]
+        if missing:
+            print(f"benchmarks/sbc.py: --replot: no {', '.join(missing)}", file=sys.stderr)
+            return 2
+        summary, table = (pd.read_csv(p) for p in tables)
+        print(markdown(summary))
+        print(f"wrote {save(sbc_ranks(table, summary), args.out / 'sbc.png')}")
+        return 0
     setup = DEFAULT_SETUP
     bar = progress_bar(args.truths, None, unit="truth", desc="SBC")
     started = time.perf_counter()

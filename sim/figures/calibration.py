@@ -119,7 +119,8 @@ def predictive(events: pd.DataFrame, runs: int, record: pd.DataFrame, sections: 
 
 def _short(path: str) -> str:
     """A key path short enough for an axis label."""
-    return path.replace("sides.", "").replace(".force.", " · ").replace(".command.", " · command ")
+    return (path.replace("sides.", "").replace(".force.", " · ").replace(".command.", " · command ")
+            .replace("peacekeepers.", "peacekeepers · "))
 
 
 def sbc_ranks(table: pd.DataFrame, summary: pd.DataFrame, *, bins: int = 10) -> Figure:
@@ -136,9 +137,9 @@ def sbc_ranks(table: pd.DataFrame, summary: pd.DataFrame, *, bins: int = 10) -> 
 
     params = list(summary["parameter"])
     n = len(params) + 1
-    cols = min(4, n)
+    cols = min(2, n)
     rows = math.ceil(n / cols)
-    fig, axes = new_figure(width_in=4.4 * cols, height_in=3.6 * rows + 0.5, nrows=rows, ncols=cols,
+    fig, axes = new_figure(width_in=5.6 * cols, height_in=3.6 * rows + 0.8, nrows=rows, ncols=cols,
                            squeeze=False)
     flat = list(axes.flat)
     edges = np.linspace(0.0, 1.0, bins + 1)
@@ -163,17 +164,16 @@ def sbc_ranks(table: pd.DataFrame, summary: pd.DataFrame, *, bins: int = 10) -> 
     for k, (_, row) in enumerate(summary.iterrows()):
         ax.annotate(f"width {row['mean_width_ratio']:.2f}", (cov[k], k), xytext=(0, 8),
                     textcoords="offset points", ha="center", fontsize=10)
-    ax.set_yticks(y, [_short(p) for p in params], fontsize=9)
+    ax.set_yticks(y, [p.rsplit(".", 1)[0] + "\n" + p.rsplit(".", 1)[1] for p in params], fontsize=9)
     ax.set_ylim(-0.6, len(params) - 0.3)
     ax.set_xlim(0.5, 1.0)
     ax.set_xlabel("share of truths inside the posterior 90% interval", fontsize=11)
-    ax.set_title("coverage; width = posterior / prior 90% width", fontsize=12)
+    ax.set_title("coverage of 90% intervals\n(width: posterior / prior 90% width)", fontsize=12)
     for extra in flat[n:]:
         extra.set_visible(False)
     handles, labels = flat[0].get_legend_handles_labels()
     h2, l2 = ax.get_legend_handles_labels()
-    fig.legend(handles + h2, labels + l2, loc="outside upper center", ncols=4, frameon=False)
+    fig.legend(handles + h2, labels + l2, loc="outside lower center", ncols=4, frameon=False)
     truths = int(summary["truths"].max())
-    fig.suptitle(f"Does calibration recover the truth? {truths} synthetic records, ranks and coverage",
-                 y=1.02)
+    fig.suptitle(f"Does calibration recover the truth? {truths} synthetic records")
     return fig
