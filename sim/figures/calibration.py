@@ -119,7 +119,8 @@ def predictive(events: pd.DataFrame, runs: int, record: pd.DataFrame, sections: 
 
 def _short(path: str) -> str:
     """A key path short enough for an axis label."""
-    return path.replace("sides.", "").replace(".force.", " · ").replace(".command.", " · command ")
+    return (path.replace("sides.", "").replace(".force.", " · ").replace(".command.", " · command ")
+            .replace("peacekeepers.", "peacekeepers · "))
 
 
 def choice_probabilities(choices: pd.DataFrame) -> Figure:
@@ -143,4 +144,60 @@ def choice_probabilities(choices: pd.DataFrame) -> Figure:
         ax.set_xlabel(_short(param))
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside upper center", ncols=2, frameon=False)
+    return fig
+
+
+def sbc_ranks(table: pd.DataFrame, summary: pd.DataFrame, *, bins: int = 10) -> Figure:
+    """Simulation-based calibration (sim.sbc): one panel per parameter with the histogram of the
+    truths' weighted ranks in their posteriors (flat when calibrated; the shaded band holds 99% of
+    a bin's counts under uniform ranks, Binomial(truths, 1/bins)), and a last panel with each
+    parameter's coverage of 90% intervals (95% Clopper-Pearson interval) against the target
+    0.85-0.95, labelled with its mean posterior width over the prior's.
+
+    ``table``: one row per truth and parameter (``parameter``, ``rank``); ``summary``: one row
+    per parameter (``coverage``, ``coverage_low``, ``coverage_high``, ``mean_width_ratio``).
+    """
+    from scipy import stats
+
+    params = list(summary["parameter"])
+    n = len(params) + 1
+    cols = min(2, n)
+    rows = math.ceil(n / cols)
+    fig, axes = new_figure(width_in=5.6 * cols, height_in=3.6 * rows + 0.8, nrows=rows, ncols=cols,
+                           squeeze=False)
+    flat = list(axes.flat)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    for ax, (_, row) in zip(flat, summary.iterrows(), strict=False):
+        ranks = table.loc[table["parameter"] == row["parameter"], "rank"].to_numpy(dtype=float)
+        counts, _ = np.histogram(ranks, bins=edges)
+        lo, hi = stats.binom.ppf([0.005, 0.995], len(ranks), 1.0 / bins)
+        ax.axhspan(lo, hi, color=OKABE_ITO[1], alpha=0.3, label="99% band if uniform")
+        ax.axhline(len(ranks) / bins, color=OKABE_ITO[1], linewidth=1.5)
+        ax.stairs(counts, edges, fill=True, color=OKABE_ITO[4], alpha=0.85, label="truths")
+        ax.set_xlim(0.0, 1.0)
+        ax.set_xlabel("rank of the truth in its posterior\n(weight below it, 0-1)", fontsize=11)
+        ax.set_ylabel("truths (count)", fontsize=11)
+        ax.set_title(_short(row["parameter"]), fontsize=12)
+    ax = flat[len(params)]
+    y = np.arange(len(params))
+    cov = summary["coverage"].to_numpy(dtype=float)
+    err = np.vstack([cov - summary["coverage_low"].to_numpy(dtype=float),
+                     summary["coverage_high"].to_numpy(dtype=float) - cov])
+    ax.axvspan(0.85, 0.95, color=OKABE_ITO[2], alpha=0.25, label="target 0.85-0.95")
+    ax.errorbar(cov, y, xerr=err, fmt="o", color=OKABE_ITO[5], capsize=4, label="coverage (95% CI)")
+    for k, (_, row) in enumerate(summary.iterrows()):
+        ax.annotate(f"width {row['mean_width_ratio']:.2f}", (cov[k], k), xytext=(0, 8),
+                    textcoords="offset points", ha="center", fontsize=10)
+    ax.set_yticks(y, [p.rsplit(".", 1)[0] + "\n" + p.rsplit(".", 1)[1] for p in params], fontsize=9)
+    ax.set_ylim(-0.6, len(params) - 0.3)
+    ax.set_xlim(0.5, 1.0)
+    ax.set_xlabel("share of truths inside the posterior 90% interval", fontsize=11)
+    ax.set_title("coverage of 90% intervals\n(width: posterior / prior 90% width)", fontsize=12)
+    for extra in flat[n:]:
+        extra.set_visible(False)
+    handles, labels = flat[0].get_legend_handles_labels()
+    h2, l2 = ax.get_legend_handles_labels()
+    fig.legend(handles + h2, labels + l2, loc="outside lower center", ncols=4, frameon=False)
+    truths = int(summary["truths"].max())
+    fig.suptitle(f"Does calibration recover the truth? {truths} synthetic records")
     return fig

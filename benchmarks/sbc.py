@@ -1,0 +1,109 @@
+"""Simulation-based calibration of the ABC-SMC calibration (sim.sbc; Talts et al. 2018).
+
+    python benchmarks/sbc.py [--truths N] [--workers W] [--seed S] [--out DIR]
+
+Draws ``--truths`` parameter sets from the priors of ``sim.sbc.DEFAULT_SETUP``, writes the
+monitor's counts of one run at each as a synthetic record, calibrates against it, and records
+where the truth falls in its posterior. Prints one row per parameter (coverage of the 90%
+intervals with its 95% Clopper-Pearson interval, mean posterior 90% width over the prior's,
+informable or not) and whether the issue's target holds: coverage in [0.85, 0.95] for every
+informable parameter (mean width at most half the prior's). Writes, atomically, into ``--out``
+(default ``docs/calibration``): ``sbc.csv`` (the summary, with the rank histograms),
+``sbc-truths.csv`` (one row per truth and parameter) and ``sbc.png``. The results do not depend
+on ``--workers``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from sim.figures import save
+from sim.figures.calibration import sbc_ranks
+from sim.runner import progress_bar
+from sim.sbc import DEFAULT_SETUP, markdown, meets_target, run_sbc, summarize
+from sim.tables import write_csv_atomic
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "calibration"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad option in one line and exits 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"benchmarks/sbc.py: {message}\n")
+
+
+def whole(minimum: int):
+    """An argparse type: a whole number ≥ ``minimum``, else one line naming the value."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: must be a whole number ≥ {minimum}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value}: must be a whole number ≥ {minimum}")
+        return value
+    return parse
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = Parser(description=__doc__.splitlines()[0])
+    parser.add_argument("--truths", type=whole(1), default=60, help="synthetic truths (default 60)")
+    parser.add_argument("--workers", type=whole(1), default=2, help="processes (default 2)")
+    parser.add_argument("--seed", type=whole(0), default=0, help="seed of the check (default 0)")
+    parser.add_argument("--out", type=Path, default=DOCS, help="output folder (default docs/calibration)")
+    parser.add_argument("--replot", action="store_true",
+                        help="only redraw sbc.png from the folder's sbc.csv and sbc-truths.csv")
+    args = parser.parse_args(argv)
+    if not args.out.is_dir():
+        print(f"benchmarks/sbc.py: --out = {args.out}: no such folder", file=sys.stderr)
+        return 2
+    if args.replot:
+        tables = [args.out / "sbc.csv", args.out / "sbc-truths.csv"]
+        missing = [str(p) for p in tables if not p.is_file()]
+        if missing:
+            print(f"benchmarks/sbc.py: --replot: no {', '.join(missing)}", file=sys.stderr)
+            return 2
+        summary, table = (pd.read_csv(p) for p in tables)
+        print(markdown(summary))
+        print(f"wrote {save(sbc_ranks(table, summary), args.out / 'sbc.png')}")
+        return 0
+    setup = DEFAULT_SETUP
+    bar = progress_bar(args.truths, None, unit="truth", desc="SBC")
+    started = time.perf_counter()
+    try:
+        table = run_sbc(setup, args.truths, args.seed, workers=args.workers,
+                        on_done=bar.update if bar else None)
+    finally:
+        if bar:
+            bar.close()
+    seconds = time.perf_counter() - started
+    summary = summarize(table, setup.priors)
+    print(markdown(summary))
+    per_truth = table.groupby("truth").first()
+    print(f"\n{args.truths} truths, seed {args.seed}, {args.workers} workers, {seconds:.0f} s; "
+          f"each calibration: {setup.particles} particles, budget {setup.budget}; "
+          f"populations {per_truth['populations'].min()}–{per_truth['populations'].max()}, "
+          f"final tolerance median {per_truth['tolerance'].median():.3g}")
+    target = meets_target(summary)
+    informable = summary.loc[summary["informable"], "parameter"].tolist()
+    if not informable:
+        print("target: no parameter is informable (mean width ≤ 0.5 of the prior's): NOT MET")
+    else:
+        ok = bool(target[summary["informable"]].astype(bool).all())
+        print(f"target (coverage in [0.85, 0.95] for informable {', '.join(informable)}): "
+              f"{'met' if ok else 'NOT MET'}")
+    write_csv_atomic(summary, args.out / "sbc.csv")
+    write_csv_atomic(table, args.out / "sbc-truths.csv")
+    save(sbc_ranks(table, summary), args.out / "sbc.png")
+    print(f"wrote {args.out / 'sbc.csv'}, {args.out / 'sbc-truths.csv'}, {args.out / 'sbc.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

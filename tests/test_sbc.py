@@ -1,0 +1,143 @@
+"""Simulation-based calibration (sim.sbc): the rank statistic, the synthetic monitor record, a
+small check of the calibration's coverage, and the README's numbers against the committed CSV."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from sim.calibration import Prior
+from sim.sbc import (
+    DEFAULT_SETUP,
+    check_truth,
+    draw_truth,
+    markdown,
+    merge_windows,
+    run_sbc,
+    summarize,
+    synthetic_monitor_record,
+    weighted_rank,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMITTED = ROOT / "docs" / "calibration" / "sbc.csv"
+
+
+def test_weighted_rank_on_a_hand_made_posterior():
+    x = np.array([4.0, 1.0, 3.0, 2.0])
+    w = np.array([0.4, 0.1, 0.3, 0.2])
+    assert weighted_rank(x, w, 2.5) == pytest.approx(0.3)  # 0.1 + 0.2 below
+    assert weighted_rank(x, w, 2.0) == pytest.approx(0.2)  # 0.1 below, half of the tie's 0.2
+    assert weighted_rank(x, w, 0.5) == 0.0
+    assert weighted_rank(x, w, 9.0) == 1.0
+    assert weighted_rank(x, 10 * w, 3.5) == pytest.approx(0.6), "weights need not sum to 1"
+    with pytest.raises(ValueError, match="positive"):
+        weighted_rank(x, np.zeros(4), 1.0)
+
+
+def test_ranks_of_truths_drawn_from_the_posterior_itself_are_uniform():
+    """A truth drawn from the very posterior it is ranked in has a uniform rank: over 2,000
+    such truths each decile holds Binomial(2000, 0.1) of them (sd 13.4); we allow 4.5 sd."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=400)
+    w = rng.random(400)
+    truths = rng.choice(x, size=2000, p=w / w.sum()) + rng.normal(scale=1e-9, size=2000)
+    counts = np.histogram([weighted_rank(x, w, t) for t in truths], bins=10, range=(0, 1))[0]
+    assert np.all(np.abs(counts - 200) < 4.5 * np.sqrt(2000 * 0.1 * 0.9)), counts
+
+
+def test_the_synthetic_record_is_the_monitor_counts_summed_into_the_windows():
+    values = draw_truth(DEFAULT_SETUP, 0, 0)
+    record = synthetic_monitor_record(DEFAULT_SETUP, values, 0, 0)
+    fine = synthetic_monitor_record(replace(DEFAULT_SETUP, windows=tuple(
+        (float(a), float(a + 240)) for a in range(-240, 1440, 240))), values, 0, 0)
+    assert list(record["type"]) == ["count"] * 3 and set(record["kind"]) == {"violations"}
+    assert record["t_min_earliest"].tolist() == [-240.0, 0.0, 480.0]
+    assert record["count"].tolist() == [fine["count"].iloc[0], fine["count"].iloc[1:3].sum(),
+                                        fine["count"].iloc[3:].sum()]
+    assert record.equals(synthetic_monitor_record(DEFAULT_SETUP, values, 0, 0)), "same seed, same record"
+    with pytest.raises(ValueError, match="window 0 to 300 min"):
+        merge_windows(fine, [(0.0, 300.0)])
+
+
+SMALL = replace(DEFAULT_SETUP, particles=40, budget=800)
+"""The test's budget: 4 populations of 40 particles (about 560 simulations a truth)."""
+SMALL_TRUTHS = 12
+INFORMED = ("sides.*.force.ceasefire_rate_per_h", "peacekeepers.recorded_per_incident_mean")
+WIDTH_BOUND = 0.75
+"""Measured at SMALL's budget over 30 truths (seed 1): mean width ratio 0.57 (rate) and 0.55
+(recorded mean), sd over truths 0.13-0.14, so the mean of 12 truths has sd ≈ 0.04; the bound is
+the larger mean plus 4.5 of those sd (and well below the prior's 1)."""
+
+
+def test_a_small_check_covers_the_truth_as_often_as_a_90_percent_interval_should():
+    """Coverage over SMALL_TRUTHS truths: if the intervals are calibrated, the number of truths
+    inside each parameter's 90% interval is Binomial(12, 0.9); we require it inside that
+    distribution's central 99.9% (6 to 12: this small check can catch intervals that are too
+    narrow, not ones that are too wide). The informed parameters narrow (WIDTH_BOUND)."""
+    table = run_sbc(SMALL, SMALL_TRUTHS, seed=0)
+    summary = summarize(table, SMALL.priors).set_index("parameter")
+    low, high = stats.binom.ppf([0.0005, 0.9995], SMALL_TRUTHS, 0.9)
+    for prior in SMALL.priors:
+        assert low <= summary.at[prior.path, "inside"] <= high, summary
+    for path in INFORMED:
+        assert summary.at[path, "mean_width_ratio"] < WIDTH_BOUND, summary
+    assert set(table["truth"]) == set(range(SMALL_TRUTHS)) and len(table) == 3 * SMALL_TRUTHS
+    assert table["rank"].between(0, 1).all() and table["width_ratio"].gt(0).all()
+    counts = summary[[f"rank_{b}" for b in range(10)]].sum(axis=1)
+    assert (counts == SMALL_TRUTHS).all(), "every truth's rank is in one bin of the histogram"
+
+
+def test_a_truth_checked_alone_or_by_two_workers_gives_the_same_rows():
+    tiny = replace(DEFAULT_SETUP, particles=10, budget=40)
+    two = run_sbc(tiny, 2, seed=5, workers=2)
+    alone = pd.DataFrame(check_truth(tiny, 5, 1))
+    pd.testing.assert_frame_equal(two[two["truth"] == 1].reset_index(drop=True), alone)
+    assert not two[two["truth"] == 0]["value"].equals(alone["value"]), "truths differ"
+
+
+def test_summary_counts_coverage_and_flags_informable_parameters():
+    priors = (Prior("sides.*.force.ceasefire_rate_per_h", "loguniform", 0.1, 10.0),
+              Prior("sides.*.command.violation_cost", "uniform", 0.0, 0.02))
+    rows = [{"truth": k, "parameter": p.path, "rank": (k + 0.5) / 20, "inside": k < 18,
+             "width_ratio": 0.3 if j == 0 else 0.9} for k in range(20) for j, p in enumerate(priors)]
+    summary = summarize(pd.DataFrame(rows), priors).set_index("parameter")
+    rate = summary.loc[priors[0].path]
+    assert rate["coverage"] == 0.9 and rate["informable"] and not summary.loc[priors[1].path, "informable"]
+    # Clopper-Pearson 95% for 18/20, as in tables of the exact interval.
+    assert rate["coverage_low"] == pytest.approx(0.683, abs=1e-3)
+    assert rate["coverage_high"] == pytest.approx(0.988, abs=1e-3)
+    assert [rate[f"rank_{b}"] for b in range(10)] == [2] * 10
+
+
+def test_the_readme_states_the_committed_numbers():
+    """The README's SBC table is the committed summary's, so the claim cannot drift from it."""
+    summary = pd.read_csv(COMMITTED)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert markdown(summary) in readme
+    truths = int(summary["truths"].max())
+    assert truths >= 50
+    section = readme[readme.index("### Does calibration recover the truth?"):]
+    section = section[:section.index("\n## ")]
+    assert re.search(rf"over {truths} synthetic records", section, re.IGNORECASE)
+    for r in summary.itertuples(index=False):  # the prose quotes the same numbers
+        assert f"{r.coverage:.2f}" in section and f"{r.mean_width_ratio:.2f}" in section, r.parameter
+
+
+def test_the_benchmark_refuses_bad_options_in_one_line(tmp_path: Path):
+    import subprocess
+    import sys
+
+    for args, message in ((["--truths", "0"], "--truths: 0: must be a whole number ≥ 1"),
+                          (["--workers", "two"], "--workers: 'two': must be a whole number ≥ 1"),
+                          (["--out", str(tmp_path / "nope")], "no such folder")):
+        done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "sbc.py"), *args],
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 2, done.stderr
+        assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
