@@ -8,7 +8,10 @@ One CSV line per piece of evidence, in the columns of :data:`COLUMNS`:
 * ``type`` and ``kind`` (:data:`KINDS`): an ``incident`` (a kind of fire, or ``unspecified``),
   a monitor's ``count`` (``violations`` or ``explosions``), a party's ``claim``, a qualitative
   ``description`` (``calm``, ``fighting``, ``heavy_fighting``, ``shelling_stopped``) or a
-  ``statement`` (kept for the timeline, never compared with runs).
+  ``statement`` (kept for the timeline, never compared with runs; ``abandoned``: a party
+  declared the truce over or resumed offensive operations, the interval saying when;
+  ``in_force``: a source states the truce as a whole still stands at that time. These two give
+  the truth of "collapsed by h" that :mod:`sim.scoring` scores with the Brier score).
 * ``section`` (empty: no place named, or the whole front), ``count`` (required for counts,
   optional for claims), ``reported_by`` (a side, ``monitor``, ``mediator`` or ``press``),
   ``blamed`` (a side or empty), ``casualties`` (or empty), ``source`` (a URL, required),
@@ -42,7 +45,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "claim": ("violations", *FIRE),
     "description": ("calm", "fighting", "heavy_fighting", "shelling_stopped"),
     "statement": ("agreement", "order", "accusation", "diplomacy", "talks_suspended", "recommitment",
-                  "monitoring"),
+                  "monitoring", "abandoned", "in_force"),
 }
 """Allowed kinds of each line type."""
 TYPES = tuple(KINDS)

@@ -13,9 +13,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("score", help="score forecasts against a record, beside simple baselines",
                        description="Score the model's runs, the model without rule 8 and three "
                                    "baselines (constant-rate Poisson, pre-ceasefire rate x drop, "
-                                   "Hawkes) on the count lines of a scenario's record, which none "
-                                   "of them is fitted to. Writes scores.csv, skill.csv and "
-                                   "score-bands.png.")
+                                   "Hawkes) on what a scenario's record supports (monitor counts, "
+                                   "else numeric claims; the first violation; collapse by 6 h to "
+                                   "7 days), which none of them is fitted to; the rest is undefined, "
+                                   "with why. Writes scores.csv, skill.csv and score-bands.png.")
     p.add_argument("scenario", help="scenario file or bundled name; its record is the truth")
     p.add_argument("--posterior", type=Path, metavar="FILE",
                    help="draw each run's parameters from a posterior sample (from ceasefire calibrate)")
@@ -25,8 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train", nargs="+", metavar="REC",
                    help="scenarios whose records fit the baselines (default: every other bundled "
                         "record with count lines of the kind)")
-    p.add_argument("--kind", choices=("violations", "explosions"), default="violations",
-                   help="which count lines to score (default violations)")
+    p.add_argument("--kind", choices=("violations", "explosions", "claims"), default=None,
+                   help="which series to score by the CRPS (default: the monitor count kind with "
+                        "more windows after t = 0, else the parties' numeric claims)")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="output folder (default: results/<scenario name>-score)")
     p.add_argument("--format", choices=FORMATS, default="png", help="figure format (default png)")
