@@ -120,3 +120,27 @@ def predictive(events: pd.DataFrame, runs: int, record: pd.DataFrame, sections: 
 def _short(path: str) -> str:
     """A key path short enough for an axis label."""
     return path.replace("sides.", "").replace(".force.", " · ").replace(".command.", " · command ")
+
+
+def choice_probabilities(choices: pd.DataFrame) -> Figure:
+    """ABC model choice: each categorical parameter's values, prior probability (outline) and
+    posterior probability (bar) with its bootstrap 90% interval (``SetPosterior.choices()``)."""
+    params = list(dict.fromkeys(choices["parameter"]))
+    fig, axes = new_figure(width_in=4.6 * len(params) + 0.6, height_in=4.2, ncols=len(params),
+                           squeeze=False)
+    for ax, param in zip(axes.flat, params, strict=True):
+        part = choices[choices["parameter"] == param]
+        x = np.arange(len(part))
+        post = part["posterior"].to_numpy(dtype=float)
+        err = np.vstack([post - part["q05"].to_numpy(dtype=float), part["q95"].to_numpy(dtype=float) - post])
+        ax.bar(x, post, color=OKABE_ITO[4], label="posterior (bootstrap 90%)")
+        ax.errorbar(x, post, yerr=np.clip(err, 0, None), fmt="none", ecolor="#000000", capsize=4)
+        ax.bar(x, part["prior"], fill=False, edgecolor=OKABE_ITO[0], linewidth=2, linestyle="--",
+               label="prior")
+        ax.set_xticks(x, [str(v) for v in part["value"]])
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("probability")
+        ax.set_xlabel(_short(param))
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncols=2, frameon=False)
+    return fig
