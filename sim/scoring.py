@@ -161,10 +161,11 @@ def _load(scenario: str | Path) -> tuple[Scenario, pd.DataFrame, Path]:
     return case, record, events
 
 
-def training_records(kind: str, exclude: str, names: Sequence[str | Path] | None = None
-                     ) -> tuple[list[Any], list[str]]:
+def training_records(kind: str, exclude: str, names: Sequence[str | Path] | None = None, *,
+                     strict: bool = True) -> tuple[list[Any], list[str]]:
     """Training truces (:class:`sim.baselines.Truce`) and notes: the named scenarios' records,
-    or every bundled record except ``exclude`` that has series of ``kind`` (:data:`TARGETS`)."""
+    or every bundled record except ``exclude`` that has series of ``kind`` (:data:`TARGETS`).
+    Named records without such series are an error, unless ``strict`` is False (then skipped)."""
     notes: list[str] = []
     if names is None:
         from sim.library import library
@@ -172,7 +173,7 @@ def training_records(kind: str, exclude: str, names: Sequence[str | Path] | None
         names = [e["file"] for e in library() if "error" not in e and e["name"] != exclude]
         explicit = False
     else:
-        explicit = True
+        explicit = strict
     out = []
     for name in names:
         case, record, _ = _load(name)
@@ -500,7 +501,9 @@ def score(scenario: str | Path, *, posterior: str | Path | None = None, runs: in
           kind: str | None = None, collapsed_min: float | None = None,
           progress: bool | None = None, overrides_by_run: Mapping[int, Mapping[str, Any]] | None = None,
           claim_inflation: float = 1.0, variants: Mapping[str, Mapping[str, Any]] | None = None,
-          baselines: bool = True) -> ScoreResult:
+          baselines: bool = True, until_min: float | None = None,
+          warmup_min: float | None = None,
+          train_pool: Sequence[str | Path] | None = None) -> ScoreResult:
     """Score the model, its ablation and the baselines on ``scenario``'s record (see the module
     docstring). ``kind``: the target (:data:`TARGETS`; None: chosen by :func:`choose_target`).
     ``train``: scenarios whose records fit the baselines (default: every other bundled record
@@ -508,7 +511,12 @@ def score(scenario: str | Path, *, posterior: str | Path | None = None, runs: in
     overriding the record's ``abandoned``/``in_force`` statements. ``overrides_by_run``: each
     run's parameters (instead of ``posterior``). ``variants``: further model predictors, name ->
     scenario overrides applied on top (scored like ``model``). ``baselines=False`` skips the
-    statistical baselines. Raises ScenarioError for bad input."""
+    statistical baselines. ``until_min``: score only windows ending by then (and forecast
+    collapse only to then); the runs stop there. ``warmup_min``: start the runs at most this long
+    before t = 0 (a shorter war-time spin-up; windows starting earlier are not scored). Both cut
+    the cost of long records (the leave-one-record-out uses them). ``train_pool``: like
+    ``train``, skipping records without series of the target. Raises ScenarioError for bad
+    input."""
     if kind is not None and kind not in TARGETS:
         raise ScenarioError(f"--kind {kind}: must be one of {', '.join(TARGETS)}")
     if runs < 2:
@@ -517,7 +525,18 @@ def score(scenario: str | Path, *, posterior: str | Path | None = None, runs: in
         raise ScenarioError(f"--seed {seed}: must be a whole number ≥ 0")
     case, record, events = _load(scenario)
     name = case.scenario.name
+    cut: list[str] = []
+    if warmup_min is not None and case.scenario.start_min < -warmup_min:
+        case = case.with_overrides({"scenario.start_min": -float(warmup_min)}, origin="score warm-up")
+        cut.append(f"runs start {warmup_min / 60:g} h before t = 0 (warm-up)")
+    if until_min is not None:
+        late = record["type"].isin(["count", "claim"]) & (record["t_min_latest"] > until_min)
+        if late.any():
+            cut.append(f"{int(late.sum())} count/claim line(s) ending after {until_min / 1440:g} days "
+                       "not scored")
+        record = record[~late]
     kind, notes = choose_target(record, case, kind)
+    notes = cut + notes
     windows, dropped = count_windows(record if kind else record.iloc[0:0], kind or "violations")
     notes += dropped
     if kind and windows.empty:
@@ -539,7 +558,13 @@ def score(scenario: str | Path, *, posterior: str | Path | None = None, runs: in
         truth, brier_reason = collapse_truth(collapsed_min, float(record["t_min_latest"].max()))
     else:
         truth, brier_reason = record_collapse_truth(record)
+    if until_min is not None and truth is not None:
+        truth = np.array([v if h * 60.0 <= until_min else math.nan for h, v in zip(HORIZONS_H, truth,
+                                                                                  strict=True)])
     horizon_min = case.scenario.horizon_h * 60.0
+    if until_min is not None:
+        horizon_min = min(horizon_min, float(until_min))
+        case = case.with_overrides({"scenario.horizon_h": horizon_min / 60.0}, origin="score")
     needed = float(scored["end_min"].max()) if len(scored) else 0.0
     if truth is not None and np.isfinite(truth).any():
         needed = max(needed, max(h * 60.0 for h, v in zip(HORIZONS_H, truth, strict=True)
@@ -581,7 +606,8 @@ def score(scenario: str | Path, *, posterior: str | Path | None = None, runs: in
     if first_obs is not None and first_obs >= first_until:
         first_until = first_obs + 60.0
     if baselines and kind:
-        train_truces, train_notes = training_records(kind, name, train)
+        train_truces, train_notes = (training_records(kind, name, train) if train_pool is None
+                                     else training_records(kind, name, train_pool, strict=False))
         notes += train_notes
         hist = _truce(name, history) if len(history) else None
         for k, (bname, fitted) in enumerate(fit_baselines(train_truces, seed).items()):
