@@ -752,9 +752,13 @@ def read_posterior(path: str | Path) -> pd.DataFrame:
     if not params or len(frame) == 0:
         raise ScenarioError(f"{path}: no parameter columns or no rows")
     for c in params:
-        if parameter_or_observation_info(c) is None:
+        info = parameter_or_observation_info(c.split(SEPARATOR, 1)[-1])
+        if info is None:
             raise ScenarioError(f"{path}: column {c!r}: not a scenario key path "
-                                "(e.g. sides.*.force.discipline)")
+                                "(e.g. sides.*.force.discipline, or <record>::<key path> in a set's "
+                                "posterior)")
+        if isinstance(info["default"], str | bool):  # a choice prior's column: checked when applied
+            continue
         if not pd.api.types.is_numeric_dtype(frame[c]) or frame[c].isna().any():
             raise ScenarioError(f"{path}: column {c!r}: every value must be a number")
         infinite = frame.index[~np.isfinite(frame[c].to_numpy(dtype=float))]
@@ -771,16 +775,21 @@ def read_posterior(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def posterior_overrides(path: str | Path, runs: int, seed: int) -> dict[int, dict[str, Any]]:
+def posterior_overrides(path: str | Path, runs: int, seed: int, *,
+                        record: str = "") -> dict[int, dict[str, Any]]:
     """Parameters for replicates 0 .. runs-1, each a particle drawn by weight from a posterior sample.
 
     The draws come from their own stream of ``seed`` (not the runs' streams), so the same seed
-    gives the same parameters to the same replicates. Pass the result to
-    ``sim.runner.map_runs(..., overrides_by_run=...)``. Raises ScenarioError for a bad file.
+    gives the same parameters to the same replicates. A set's posterior (``<record>::<path>``
+    columns) gives the shared columns and ``record``'s own (:func:`record_overrides`). Pass the
+    result to ``sim.runner.map_runs(..., overrides_by_run=...)``. Raises ScenarioError for a bad file.
     """
     if runs < 1:
         raise ValueError(f"runs must be ≥ 1, got {runs}")
-    return draw_overrides(read_posterior(path), runs, seed)
+    table = read_posterior(path)
+    if any(SEPARATOR in c for c in table.columns):
+        return record_overrides(table, record, runs, seed)
+    return draw_overrides(table, runs, seed)
 
 
 def draw_overrides(table: pd.DataFrame, runs: int, seed: int, *,
@@ -1030,10 +1039,19 @@ def _set_spec_from(raw: Mapping[str, Any], path: Path, base: Path) -> SetSpec:
     if spec.min_ess is not None and spec.min_ess > spec.particles:
         raise ScenarioError(f"{path}: calibration.min_ess = {spec.min_ess:g}: must be ≤ particles "
                             f"= {spec.particles} (the ESS never exceeds the number of particles)")
-    check_budget(spec.budget, spec.particles * len(records), f"{path}: calibration.budget")
+    check_set_budget(spec.budget, spec.particles, len(records), f"{path}: calibration.budget")
     for rec in records:  # the record must give statistics for its scenario (checked up front)
         record_case(rec)
     return spec
+
+
+def check_set_budget(budget: int, particles: int, records: int, where: str) -> None:
+    """A set's budget (simulations) must pay for two populations of every record."""
+    if records == 1:
+        check_budget(budget, particles, where)
+    elif budget < 2 * particles * records:
+        raise ScenarioError(f"{where} = {budget}: too small for {particles} particles × {records} "
+                            f"records; needs at least {2 * particles * records} (two populations)")
 
 
 def record_case(rec: RecordSpec) -> tuple[Scenario, list[Statistic], float]:
@@ -1224,7 +1242,7 @@ def calibrate_set(spec: SetSpec, *, budget: int | None = None, seed: int | None 
                    seed=spec.seed if seed is None else seed,
                    particles=spec.particles if particles is None else particles)
     n_rec = len(spec.records)
-    check_budget(spec.budget, spec.particles * n_rec, "--budget")
+    check_set_budget(spec.budget, spec.particles, n_rec, "--budget")
     if spec.seed < 0:
         raise ScenarioError(f"--seed = {spec.seed}: must be ≥ 0")
     params = spec.parameters()

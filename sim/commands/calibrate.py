@@ -19,6 +19,7 @@ from sim.calibration import (
     calibrate,
     calibrate_set,
     check_budget,
+    check_set_budget,
     draw_overrides,
     is_set_spec,
     load_set_spec,
@@ -137,7 +138,7 @@ def run_set(args: argparse.Namespace) -> int:
     """``ceasefire calibrate <set spec>``: every record of the set at once."""
     spec = load_set_spec(args.scenario)
     if args.budget is not None:
-        check_budget(args.budget, spec.particles * len(spec.records), "--budget")
+        check_set_budget(args.budget, spec.particles, len(spec.records), "--budget")
     posterior = calibrate_set(spec, budget=args.budget, seed=args.seed, workers=args.workers)
     name = spec.source.name.removesuffix(".toml")
     out = args.out or Path("results") / f"{name}-calibration"

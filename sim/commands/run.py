@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     if args.posterior is not None:
         from sim.calibration import posterior_overrides
 
-        per_run = posterior_overrides(args.posterior, args.runs, args.seed)
+        per_run = posterior_overrides(args.posterior, args.runs, args.seed,
+                                      record=path.name.removesuffix(".toml"))
         scenario.with_overrides(per_run[0])  # a posterior that does not fit fails before running
     from sim.figures.timeline import violations_per_hour
     from sim.runner import run_replicates
