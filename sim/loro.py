@@ -75,6 +75,8 @@ class Fold:
     widths: pd.DataFrame
     variant_crps: dict[str, np.ndarray] = field(default_factory=dict)
     """Predictor ("model" and variants) -> per-window CRPS over the first ``variant_runs`` runs."""
+    simulations: int = 0
+    """Simulations the fold's calibration used."""
 
 
 def own_prior_draws(spec: SetSpec, record: str, runs: int, seed: int) -> dict[int, dict[str, Any]]:
@@ -111,7 +113,8 @@ def widths(posterior: Any, record: str) -> pd.DataFrame:
     """The fold posterior's shared parameters: median and 90% width over the prior's 90%."""
     q = posterior.quantiles()
     q = q[~q["parameter"].str.contains("::", regex=False)]
-    return q.assign(left_out=record)[["left_out", "parameter", "prior", "q05", "q50", "q95", "width_ratio"]]
+    return q.assign(left_out=record)[["left_out", "parameter", "prior", "q05", "q50", "q95",
+                                      "width_ratio"]]
 
 
 def leave_one_out(spec: str | Path | SetSpec = DEFAULT_SPEC, *, runs: int = 1000, seed: int = 0,
@@ -144,7 +147,12 @@ def leave_one_out(spec: str | Path | SetSpec = DEFAULT_SPEC, *, runs: int = 1000
         result = score(rec.scenario_path, runs=runs, seed=s, workers=workers, train=None,
                        overrides_by_run=per_run, until_min=until_min, warmup_min=warmup_min,
                        progress=progress, train_pool=train)
-        fold = Fold(rec.name, result, widths(post, rec.name))
+        fold = Fold(rec.name, result, widths(post, rec.name),
+                    simulations=int(post.populations_table()["simulations"].sum()))
+        if progress is not False:
+            print(f"fold {rec.name}: calibrated on {len(full.records) - 1} records "
+                  f"({fold.simulations} simulations), scored {len(result.windows)} windows",
+                  flush=True)
         if variants and len(result.windows):
             fold.variant_crps = _variants(rec.scenario_path, result, per_run, variant_runs, s, workers,
                                           until_min, warmup_min, progress)
