@@ -314,3 +314,57 @@ def summary_text(folds: Sequence[Fold], variants: pd.DataFrame | None = None) ->
         if variants is not None and len(variants):
             lines.append(variants.to_string(index=False))
     return "\n".join(lines)
+
+
+def _num(x: float) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "undefined"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return f"{x:.3g}" if abs(x) >= 0.01 else f"{x:.2g}"
+
+
+def readme_table(table: pd.DataFrame) -> str:
+    """The leave-one-out CSV as the README's markdown table: per record, the target, the model's
+    CRPS, the best statistical baseline's, the model's skill against it and against the ablation
+    (90% intervals), and the model's log score of the first violation beside the best baseline's.
+    The README test checks the README holds exactly this text for the committed CSV."""
+    from sim.scoring import BASELINES
+
+    lines = ["| left-out record | scored | windows | model CRPS | best baseline (CRPS) | "
+             "skill vs best baseline [90%] | skill vs no-commitment [90%] | log score first "
+             "violation: model / best baseline |",
+             "|---|---|---|---|---|---|---|---|"]
+    for record, sub in table.groupby("record", sort=False):
+        t = sub.set_index("predictor")
+        base = t.loc[list(BASELINES)]
+        defined = base["crps"].dropna()
+        best = defined.idxmin() if len(defined) else None
+        ls = base["log_score_first"].dropna()
+        best_text = f"{best} ({_num(t.loc[best, 'crps'])})" if best else "undefined"
+        first_base = _num(float(ls.min())) if len(ls) else "undefined"
+
+        lines.append(f"| {record} | {t.loc['model', 'target']} | {int(t.loc['model', 'windows'])} | "
+                     f"{_num(t.loc['model', 'crps'])} | "
+                     f"{best_text} | "
+                     f"{_skill(t, best)} | {_skill(t, 'no-commitment')} | "
+                     f"{_num(t.loc['model', 'log_score_first'])} / "
+                     f"{first_base} |")
+    return "\n".join(lines)
+
+
+def _skill(t: pd.DataFrame, p: str | None) -> str:
+    if p is None or pd.isna(t.loc[p, "skill"]):
+        return "undefined"
+    return f"{_num(t.loc[p, 'skill'])} [{_num(t.loc[p, 'skill_low'])}, {_num(t.loc[p, 'skill_high'])}]"
+
+
+def readme_variants(table: pd.DataFrame) -> str:
+    """The variants CSV as the README's markdown table (checked by the README test)."""
+    lines = ["| variant | records | windows | CRPS model | CRPS variant | variant − model [90%] | "
+             "distinguishable |", "|---|---|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        lines.append(f"| {r['variant']} | {int(r['records'])} | {int(r['windows'])} | "
+                     f"{_num(r['crps_model'])} | {_num(r['crps_variant'])} | {_num(r['difference'])} "
+                     f"[{_num(r['low'])}, {_num(r['high'])}] | {'yes' if r['distinguishable'] else 'no'} |")
+    return "\n".join(lines)
