@@ -368,3 +368,15 @@ def readme_variants(table: pd.DataFrame) -> str:
                      f"{_num(r['crps_model'])} | {_num(r['crps_variant'])} | {_num(r['difference'])} "
                      f"[{_num(r['low'])}, {_num(r['high'])}] | {'yes' if r['distinguishable'] else 'no'} |")
     return "\n".join(lines)
+
+
+def readme_widths(widths: pd.DataFrame) -> str:
+    """The folds' posterior widths as the README's markdown table: per shared parameter, its
+    prior and the smallest, median and largest 90% width over the prior's across the folds."""
+    lines = ["| shared parameter | prior | posterior 90% width / prior's: min, median, max over folds |",
+             "|---|---|---|"]
+    for name, sub in widths.groupby("parameter", sort=False):
+        r = sub["width_ratio"]
+        lines.append(f"| `{name}` | {sub['prior'].iloc[0]} | "
+                     f"{r.min():.2f}, {r.median():.2f}, {r.max():.2f} |")
+    return "\n".join(lines)
