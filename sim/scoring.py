@@ -767,7 +767,8 @@ def summary_text(result: ScoreResult) -> str:
                      "> 0: the model is better)")
         stat = result.skill[result.skill["reference"].isin(BASELINES)]
         if len(stat) and b["reference"] not in BASELINES:
-            s = stat.loc[stat["skill"].idxmax()] if stat["skill"].notna().any() else None
+            # The best baseline has the lowest CRPS, so the model's lowest skill against it.
+            s = stat.loc[stat["skill"].idxmin()] if stat["skill"].notna().any() else None
             if s is not None:
                 lines.append(f"  against the best statistical baseline ({s['reference']}): {s['skill']:.3f} "
                              f"({s['low']:.3f} to {s['high']:.3f})")
