@@ -266,10 +266,17 @@ def loro_figure(table: pd.DataFrame) -> Figure:
         ok = sub["skill"].notna().to_numpy()
         s = sub["skill"].to_numpy(dtype=float)
         lo, hi = sub["skill_low"].to_numpy(dtype=float), sub["skill_high"].to_numpy(dtype=float)
-        # Skill is unbounded below; clip the drawing at -3 and say so on the axis.
+        # Skill is unbounded below; the drawing is clipped at -3: a clipped point is drawn as a
+        # left-pointing triangle at -3 with its value written beside it.
         clip = lambda a: np.maximum(a, -3.0)  # noqa: E731
         ax.errorbar(clip(s[ok]), y[ok], xerr=[clip(s[ok]) - clip(lo[ok]), clip(hi[ok]) - clip(s[ok])],
-                    fmt="o", color=colours[p], capsize=3, label=f"vs {p}")
+                    fmt="none", ecolor=colours[p], capsize=3)
+        inside = ok & (s >= -3.0)
+        ax.plot(s[inside], y[inside], "o", color=colours[p], label=f"vs {p}")
+        ax.plot(np.full((ok & ~inside).sum(), -3.0), y[ok & ~inside], "<", color=colours[p])
+        for yy, v in zip(y[ok & ~inside], s[ok & ~inside], strict=True):
+            ax.annotate(f"{v:.3g}", (-3.0, yy), xytext=(6, 0), textcoords="offset points",
+                        va="center", fontsize=10, color=colours[p])
     ax.axvline(0.0, color="#000000", linewidth=1)
     labels = []
     for r in records:
@@ -279,9 +286,9 @@ def loro_figure(table: pd.DataFrame) -> Figure:
     ax.set_yticks(np.arange(len(records)), labels)
     ax.invert_yaxis()
     ax.set_xlim(-3.1, 1.0)
-    ax.set_xlabel("CRPS skill of the model, 1 - CRPS_model / CRPS_ref (> 0: model better; "
-                  "clipped at -3), 90% paired-bootstrap interval")
-    ax.legend(loc="lower left", frameon=False, ncols=2)
+    ax.set_xlabel("CRPS skill of the model, 1 − CRPS_model / CRPS_ref (> 0: the model is better)\n"
+                  "bars: 90% paired-bootstrap interval; ◀: below −3, value written")
+    ax.legend(loc="best", frameon=False, ncols=2)
     ax.set_title("Leave one record out: the calibrated model against each reference")
     return fig
 
