@@ -62,7 +62,7 @@ policy; interposition off where no post deters) is skipped for that record: its 
 LORO_COLUMNS = ("record", "target", "windows", "predictor", "crps", "log_score_first", "brier",
                 "coverage_50", "coverage_90", "skill", "skill_low", "skill_high", "note")
 VARIANT_COLUMNS = ("variant", "records", "windows", "crps_model", "crps_variant", "difference",
-                   "low", "high", "level", "distinguishable")
+                   "low", "high", "relative", "relative_low", "relative_high", "level", "distinguishable")
 
 
 @dataclass
@@ -224,30 +224,63 @@ def widths_table(folds: Sequence[Fold]) -> pd.DataFrame:
 
 def variant_differences(folds: Sequence[Fold], *, draws: int = 2000, level: float = 0.9,
                         seed: int = 0) -> pd.DataFrame:
-    """Per variant: mean CRPS of the model and the variant over every scored window of the
-    records where the variant applies (each record weighing by its windows), their difference
-    (variant - model; > 0: the variant forecasts worse) and a paired bootstrap interval,
-    windows resampled with replacement within each record. ``distinguishable``: the interval
-    excludes 0. A variant scored on no record gets NaN."""
+    """Per variant, over the records where it applies: the mean CRPS of the model and of the
+    variant over every scored window, their difference (variant - model; > 0: the variant
+    forecasts worse), and the scale-free ``relative`` difference, the mean over records of
+    ``mean CRPS_variant / mean CRPS_model - 1`` (each record weighs the same, whatever its
+    counts' size; the absolute difference is dominated by the records with the largest counts).
+    Intervals: paired bootstrap, windows resampled with replacement within each record (the
+    model and the variant share runs and parameters). ``distinguishable``: the relative
+    interval excludes 0; with fewer than 2 windows there is no interval (NaN, not
+    distinguishable)."""
     names = sorted({n for f in folds for n in f.variant_crps if n != "model"})
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(VARIANT_STREAM, 0))))
+    q = [(1 - level) / 2, (1 + level) / 2]
     rows = []
     for name in names:
         pairs = [(f.variant_crps["model"], f.variant_crps[name]) for f in folds if name in f.variant_crps]
-        diffs = [v - m for m, v in pairs]
-        n = sum(d.size for d in diffs)
-        boot = np.zeros(draws)
-        for d in diffs:
-            idx = rng.integers(0, d.size, size=(draws, d.size))
-            boot += d[idx].sum(axis=1)
-        boot /= n
-        lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
+        n = sum(m.size for m, _ in pairs)
+        diff = np.zeros(draws)
+        rel = np.zeros(draws)
+        for m, v in pairs:
+            idx = rng.integers(0, m.size, size=(draws, m.size))
+            diff += (v[idx] - m[idx]).sum(axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rel += v[idx].mean(axis=1) / m[idx].mean(axis=1) - 1
+        diff /= n
+        rel /= len(pairs)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            point_rel = float(np.mean([v.mean() / m.mean() - 1 for m, v in pairs]))
+        lo, hi = np.quantile(diff, q) if n >= 2 else (math.nan, math.nan)
+        rlo, rhi = np.quantile(rel, q) if n >= 2 and np.isfinite(rel).all() else (math.nan, math.nan)
         rows.append({"variant": name, "records": len(pairs), "windows": n,
                      "crps_model": float(np.concatenate([m for m, _ in pairs]).mean()),
                      "crps_variant": float(np.concatenate([v for _, v in pairs]).mean()),
-                     "difference": float(np.concatenate(diffs).mean()), "low": float(lo),
-                     "high": float(hi), "level": level, "distinguishable": bool(lo > 0 or hi < 0)})
+                     "difference": float(np.concatenate([v - m for m, v in pairs]).mean()),
+                     "low": float(lo), "high": float(hi), "relative": point_rel,
+                     "relative_low": float(rlo), "relative_high": float(rhi), "level": level,
+                     "distinguishable": bool(rlo > 0 or rhi < 0)})
     return pd.DataFrame(rows, columns=list(VARIANT_COLUMNS))
+
+
+def variant_windows(folds: Sequence[Fold]) -> pd.DataFrame:
+    """The per-window CRPS behind :func:`variant_differences` (record, window, predictor, crps),
+    so the comparison can be redone from the CSV (:func:`folds_from_windows`)."""
+    rows = [{"record": f.record, "window": j, "predictor": name, "crps": float(c)}
+            for f in folds for name, arr in f.variant_crps.items() for j, c in enumerate(arr)]
+    return pd.DataFrame(rows, columns=["record", "window", "predictor", "crps"])
+
+
+def folds_from_windows(frame: pd.DataFrame) -> list[Fold]:
+    """Folds holding only the per-window CRPS of ``variant-windows.csv`` (for
+    :func:`variant_differences`)."""
+    out = []
+    for record, sub in frame.groupby("record", sort=False):
+        f = Fold(str(record), result=None, widths=pd.DataFrame())  # type: ignore[arg-type]
+        f.variant_crps = {str(p): g.sort_values("window")["crps"].to_numpy(dtype=float)
+                          for p, g in sub.groupby("predictor", sort=False)}
+        out.append(f)
+    return out
 
 
 def loro_figure(table: pd.DataFrame) -> Figure:
@@ -308,6 +341,7 @@ def write_loro(folds: Sequence[Fold], out: str | Path, *, fmt: str = "png",
                save(loro_figure(table), out / "leave-one-out", fmt)]
     if variants:
         written.append(write_csv_atomic(variant_differences(folds, seed=seed), out / "variants.csv"))
+        written.append(write_csv_atomic(variant_windows(folds), out / "variant-windows.csv"))
     return written
 
 
@@ -368,12 +402,15 @@ def _skill(t: pd.DataFrame, p: str | None) -> str:
 
 def readme_variants(table: pd.DataFrame) -> str:
     """The variants CSV as the README's markdown table (checked by the README test)."""
-    lines = ["| variant | records | windows | CRPS model | CRPS variant | variant − model [90%] | "
-             "distinguishable |", "|---|---|---|---|---|---|---|"]
+    lines = ["| variant | records | windows | CRPS model | CRPS variant | relative difference, "
+             "variant / model − 1 [90%] | absolute difference [90%] | distinguishable |",
+             "|---|---|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
         lines.append(f"| {r['variant']} | {int(r['records'])} | {int(r['windows'])} | "
-                     f"{_num(r['crps_model'])} | {_num(r['crps_variant'])} | {_num(r['difference'])} "
-                     f"[{_num(r['low'])}, {_num(r['high'])}] | {'yes' if r['distinguishable'] else 'no'} |")
+                     f"{_num(r['crps_model'])} | {_num(r['crps_variant'])} | {_num(r['relative'])} "
+                     f"[{_num(r['relative_low'])}, {_num(r['relative_high'])}] | "
+                     f"{_num(r['difference'])} [{_num(r['low'])}, {_num(r['high'])}] | "
+                     f"{'yes' if r['distinguishable'] else 'no'} |")
     return "\n".join(lines)
 
 

@@ -87,3 +87,13 @@ def test_variant_differences_are_paired_and_pooled():
 def test_the_command_needs_no_scenario_with_leave_one_out(capsys, tmp_path):
     assert main(["score", "donbas-2020-07-27", "--leave-one-out", "--out", str(tmp_path)]) == 2
     assert "name no scenario" in capsys.readouterr().err
+
+
+def test_one_window_gives_no_interval_and_no_verdict():
+    f = loro.Fold("r", result=None, widths=pd.DataFrame())  # type: ignore[arg-type]
+    f.variant_crps = {"model": np.array([2.0]), "worse": np.array([5.0])}
+    row = loro.variant_differences([f]).iloc[0]
+    assert row["relative"] == pytest.approx(1.5) and math.isnan(row["relative_low"])
+    assert not row["distinguishable"]
+    again = loro.variant_differences(loro.folds_from_windows(loro.variant_windows([f]))).iloc[0]
+    assert again["difference"] == row["difference"] == 3.0
