@@ -464,7 +464,9 @@ def skill_table(predictives: Mapping[str, Predictive], obs: np.ndarray, seed: in
                              high=math.nan, level=0.9, windows=len(obs), best=name == best))
             continue
         sk = scores.skill_score(s_model, s_ref, rng=_rng(seed, 10 + k))
-        rows.append(dict(model="model", reference=name, skill=sk.value, low=sk.low, high=sk.high,
+        # One window gives no interval: resampling it returns it every time.
+        low, high = (sk.low, sk.high) if len(obs) >= 2 else (math.nan, math.nan)
+        rows.append(dict(model="model", reference=name, skill=sk.value, low=low, high=high,
                          level=sk.level, windows=sk.n_obs, best=name == best))
     return pd.DataFrame(rows, columns=list(SKILL_COLUMNS))
 

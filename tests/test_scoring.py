@@ -309,3 +309,11 @@ def test_every_kind_of_bundled_record_is_scored(name, tmp_path, capsys):
     assert main(["score", name, "--runs", "4", "--out", str(tmp_path / "out")]) == 0
     text = capsys.readouterr().out
     assert "undefined" in text and (tmp_path / "out" / "scores.csv").exists()
+
+
+def test_one_window_gives_a_skill_but_no_interval():
+    rng = np.random.default_rng(0)
+    preds = {"model": scoring.Predictive("model", rng.poisson(5, size=(200, 1))),
+             "poisson": scoring.Predictive("poisson", rng.poisson(50, size=(200, 1)))}
+    row = scoring.skill_table(preds, np.array([4.0]), seed=0).iloc[0]
+    assert row["skill"] > 0.5 and math.isnan(row["low"]) and math.isnan(row["high"])
