@@ -688,9 +688,14 @@ def posterior_overrides(path: str | Path, runs: int, seed: int, *,
     return draw_overrides(table, runs, seed)
 
 
-def draw_overrides(table: pd.DataFrame, runs: int, seed: int) -> dict[int, dict[str, Any]]:
-    """Like :func:`posterior_overrides`, from a posterior table already in memory."""
-    params = [c for c in table.columns if c not in RESERVED_COLUMNS and not is_observation_parameter(c)]
+def draw_overrides(table: pd.DataFrame, runs: int, seed: int, *,
+                   observations: bool = False) -> dict[int, dict[str, Any]]:
+    """Like :func:`posterior_overrides`, from a posterior table already in memory.
+
+    ``observations=True`` keeps the observation parameters (``observations.*``) in each run's
+    draw, for a scorer that feeds them to the run's claim model (the same picks either way)."""
+    params = [c for c in table.columns if c not in RESERVED_COLUMNS
+              and (observations or not is_observation_parameter(c))]
     w = table["weight"].to_numpy(dtype=float)
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(POSTERIOR_DRAWS, 0))))
     picks = rng.choice(len(table), size=runs, p=w / w.sum())

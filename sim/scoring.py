@@ -1,27 +1,42 @@
 """Forecasts scored against a real truce: the model's runs, its ablation and the baselines.
 
-:func:`score` takes a scenario whose record is the truth (never fitted to) and builds, for the
-record's ``count`` lines of one kind (``violations`` or ``explosions``) that end after t = 0, an
-``(N, m)`` predictive sample from each predictor:
+:func:`score` takes a scenario whose record is the truth (never fitted to) and scores what the
+record supports; every score it cannot compute is NaN with the reason in the notes.
+
+**Counted series** (the CRPS, PIT and coverage). The *target* is one kind of series of the record:
+
+- ``violations`` or ``explosions``: the monitor's ``count`` lines of that kind (by default the
+  kind with more windows after t = 0, violations on a tie; a record with only explosions counts
+  is scored on those, and the notes say so);
+- ``claims``, when the record has no monitor counts: the parties' numeric ``claim`` lines, one
+  series per claimant, side blamed, section and kind of fire. Claims differ from counts: they are
+  a party's word about the other side's fire, not a measurement, so the model's side goes through
+  the claim model of :mod:`sim.observations` (incidents the claimant perceived and blamed on the
+  other side, times ``observations.claim_inflation``: from the posterior's draw of each run, else
+  the ``claim_inflation`` argument), and the baselines are fitted on the training records' numeric
+  claims (each series treated as a "section" of the same machinery as counts).
+
+For the target's windows that end after t = 0 each predictor gives an ``(N, m)`` predictive sample:
 
 - ``model``: N runs of the scenario (or of draws from a posterior sample), each counted through
-  the monitor model of :mod:`sim.observations` (the run's own monitor stream,
+  the monitor or claim model of :mod:`sim.observations` (the run's own monitor stream,
   :func:`sim.observations.monitor_seed`);
 - ``poisson``, ``drop``, ``hawkes``: the baselines of :mod:`sim.baselines`, fitted on training
-  records (default: every other bundled record with count lines of the kind), with the scored
+  records (default: every other bundled record with series of the target), with the scored
   record's own windows ending by t = 0 as their history;
 - ``no-commitment``: the model with rule 8 switched off (``rules.commitment = false``).
 
-Scores (:mod:`sim.scores`, all losses): the mean CRPS over the windows; the log score of the
-minute of the first recorded violation (the record's first ``incident`` line at t ≥ 0 with a
-section, read at the middle of its interval; runs: the first detected incident after t = 0, inf
-if none; baselines: their first count after t = 0, from a fine-binned sample); the Brier score of
-"collapsed by 6 h / 24 h / 72 h / 7 days", only where the truth is given (``collapsed_min``) and
-the predictor forecasts collapse (rule 8); the PIT histogram and the 50% / 90% coverage. The
-skill of the model is ``1 - CRPS_model / CRPS_ref`` against each other predictor, with a paired
-bootstrap interval; the best reference is the one with the lowest mean CRPS.
+**Other scores** (:mod:`sim.scores`, all losses): the log score of the minute of the first
+recorded violation (the record's earliest-ending ``incident`` line at t ≥ 0 with a section, read
+at the middle of its interval, unless earlier evidence after t = 0 shows a violation, as in
+:func:`sim.observations.observations`; runs: the first incident after t = 0 the reporter detected,
+inf if none; baselines: their first count after t = 0, from a fine-binned sample of the target);
+the Brier score of "collapsed by 6 h / 24 h / 72 h / 7 days" where the record's ``abandoned`` /
+``in_force`` statements settle the truth (:func:`record_collapse_truth`) and the predictor forecasts
+collapse (rule 8). The skill of the model is ``1 - CRPS_model / CRPS_ref`` against each other
+predictor, with a paired bootstrap interval; the best reference is the one with the lowest mean CRPS.
 
-Overlapping windows of one section (e.g. a 19:30 → 19:30 period and its sub-window from t = 0)
+Overlapping windows of one series (e.g. a 19:30 → 19:30 period and its sub-window from t = 0)
 are resolved by dropping the window spanning t = 0 first, then any later window that still
 overlaps a kept one; each drop is listed in the notes. Everything derives from ``seed``: run
 ``i`` uses ``sim.runner.run_seed(seed, i)``, so results do not depend on ``workers``.
@@ -41,14 +56,16 @@ import numpy as np
 import pandas as pd
 
 from sim import scores
-from sim.observations import Settings, monitor_seed, observations, observer, simulated
-from sim.record import read_record
+from sim.observations import Settings, Statistic, monitor_seed, observations, observer, simulated
+from sim.record import outcome_at, read_record
 from sim.scenario import Scenario, ScenarioError, load_scenario, resolve_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
 COUNT_KINDS = ("violations", "explosions")
+TARGETS = (*COUNT_KINDS, "claims")
+"""What can be scored by the CRPS: a kind of monitor count, or the parties' numeric claims."""
 PREDICTORS = ("model", "poisson", "drop", "hawkes", "no-commitment")
 """Row order of the scores table."""
 BASELINES = ("poisson", "drop", "hawkes")
@@ -56,7 +73,7 @@ BASELINES = ("poisson", "drop", "hawkes")
 HORIZONS_H = (6, 24, 72, 168)
 """Horizons of the collapse forecasts (hours after t = 0)."""
 PIT_BINS = 10
-SCORE_COLUMNS = ("predictor", "crps", "log_score_first", "brier", "coverage_50", "coverage_90",
+SCORE_COLUMNS = ("predictor", "target", "crps", "log_score_first", "brier", "coverage_50", "coverage_90",
                  *(f"p_collapse_{h}h" for h in HORIZONS_H),
                  *(f"pit_{k + 1}" for k in range(PIT_BINS)), "windows", "note")
 """Columns of ``scores.csv`` (NaN where a score is undefined; ``note`` says why)."""
@@ -72,18 +89,33 @@ FIRST_BINS = 2000
 
 
 def count_windows(record: pd.DataFrame, kind: str) -> tuple[pd.DataFrame, list[str]]:
-    """The record's ``count`` lines of ``kind`` (section, start_min, end_min, count, line), with
-    overlaps within a section resolved; returns the windows and one note per dropped line."""
-    rows = record[(record["type"] == "count") & (record["kind"] == kind)]
-    frame = pd.DataFrame({"section": rows["section"].fillna("").astype(str),
+    """The record's series of ``kind`` (a :data:`TARGETS` entry) as windows (section, start_min,
+    end_min, count, line), overlaps within a series resolved; returns the windows and one note per
+    dropped line. For ``claims`` the "section" is the series key: claimant, side blamed, section
+    and kind of fire (see :func:`claim_series`), shorter windows win overlaps, and a number
+    without a window (start = end) is dropped."""
+    if kind == "claims":
+        rows = record[(record["type"] == "claim") & record["count"].notna()]
+        keys = [claim_series(r) for r in rows.itertuples(index=False)]
+    else:
+        rows = record[(record["type"] == "count") & (record["kind"] == kind)]
+        keys = rows["section"].fillna("").astype(str).tolist()
+    frame = pd.DataFrame({"section": pd.Series(keys, dtype=str, index=rows.index),
                           "start_min": rows["t_min_earliest"].astype(float),
                           "end_min": rows["t_min_latest"].astype(float),
                           "count": rows["count"].astype("int64"),
                           "line": rows.index.to_numpy() + 2})
     notes, keep = [], []
+    instant = frame[~(frame["end_min"] > frame["start_min"])]
+    notes += [f"dropped line {r.line} ({r.section or 'front'} at {r.start_min:g} min): a number "
+              "without a window of time is not a rate" for r in instant.itertuples()]
+    frame = frame.drop(instant.index)
     for _section, group in frame.groupby("section", sort=False):
         spans_zero = (group["start_min"] < 0) & (group["end_min"] > 0)
-        order = group.assign(_z=spans_zero).sort_values(["_z", "start_min", "end_min"])
+        # Claims are often running totals (0 → day 3, 0 → day 10, ...): the shortest windows,
+        # the finest resolution, are kept first; monitor counts are kept in time order.
+        keys = ["_z", "_len", "start_min"] if kind == "claims" else ["_z", "start_min", "end_min"]
+        order = group.assign(_z=spans_zero, _len=group["end_min"] - group["start_min"]).sort_values(keys)
         kept: list[tuple[float, float]] = []
         for i, r in order.iterrows():
             clash = next(((a, b) for a, b in kept if r.start_min < b and a < r.end_min), None)
@@ -94,9 +126,22 @@ def count_windows(record: pd.DataFrame, kind: str) -> tuple[pd.DataFrame, list[s
                 why = "spans t = 0 and " if r._z else ""
                 notes.append(f"dropped line {r.line} ({r.section or 'front'} {r.start_min:g} → "
                              f"{r.end_min:g} min): it {why}overlaps the window {clash[0]:g} → "
-                             f"{clash[1]:g} min of the same section")
+                             f"{clash[1]:g} min of the same series")
     out = frame.loc[sorted(keep)].sort_values(["start_min", "section"], kind="stable")
     return out.reset_index(drop=True), notes
+
+
+def claim_series(row: Any) -> str:
+    """The series a numeric claim line belongs to: ``"<claimant> on <blamed>"``, with
+    ``" in <section>"`` and ``" (<kind>)"`` when the line restricts them."""
+    key = f"{row.reported_by} on {row.blamed}"
+    if row.section:
+        key += f" in {row.section}"
+    return key + (f" ({row.kind})" if row.kind != "violations" else "")
+
+
+def _what(kind: str) -> str:
+    return "numeric claim lines" if kind == "claims" else f"count lines of kind {kind}"
 
 
 def _truce(name: str, windows: pd.DataFrame) -> Any:
@@ -116,10 +161,11 @@ def _load(scenario: str | Path) -> tuple[Scenario, pd.DataFrame, Path]:
     return case, record, events
 
 
-def training_records(kind: str, exclude: str, names: Sequence[str | Path] | None = None
-                     ) -> tuple[list[Any], list[str]]:
+def training_records(kind: str, exclude: str, names: Sequence[str | Path] | None = None, *,
+                     strict: bool = True) -> tuple[list[Any], list[str]]:
     """Training truces (:class:`sim.baselines.Truce`) and notes: the named scenarios' records,
-    or every bundled record except ``exclude`` that has count lines of ``kind``."""
+    or every bundled record except ``exclude`` that has series of ``kind`` (:data:`TARGETS`).
+    Named records without such series are an error, unless ``strict`` is False (then skipped)."""
     notes: list[str] = []
     if names is None:
         from sim.library import library
@@ -127,7 +173,7 @@ def training_records(kind: str, exclude: str, names: Sequence[str | Path] | None
         names = [e["file"] for e in library() if "error" not in e and e["name"] != exclude]
         explicit = False
     else:
-        explicit = True
+        explicit = strict
     out = []
     for name in names:
         case, record, _ = _load(name)
@@ -137,7 +183,7 @@ def training_records(kind: str, exclude: str, names: Sequence[str | Path] | None
         windows, dropped = count_windows(record, kind)
         if windows.empty:
             if explicit:
-                raise ScenarioError(f"--train {name}: its record has no count lines of kind {kind}")
+                raise ScenarioError(f"--train {name}: its record has no {_what(kind)}")
             continue
         notes += [f"training {case.scenario.name}: {d}" for d in dropped]
         out.append(_truce(case.scenario.name, windows))
@@ -163,40 +209,47 @@ def _rng(seed: int, k: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(SCORING_STREAM, k))))
 
 
-def model_predictive(name: str, case: Scenario, record: pd.DataFrame, windows: pd.DataFrame,
-                     runs: int, seed: int, workers: int,
+def model_predictive(name: str, case: Scenario, count_stats: Sequence[Statistic],
+                     first_stats: Sequence[Statistic], runs: int, seed: int, workers: int,
                      overrides_by_run: Mapping[int, Mapping[str, Any]] | None = None,
-                     progress: bool | None = None) -> Predictive:
-    """Counts of ``windows`` through the monitor model, the first detected incident after t = 0
-    and the collapse minute of ``runs`` runs of ``case`` (run i seeded ``run_seed(seed, i)``)."""
+                     progress: bool | None = None, claim_inflation: float = 1.0) -> Predictive:
+    """The statistics ``count_stats`` (monitor counts or numeric claims, linear scale) through the
+    observation model, the first detected incident after t = 0 (``first_stats``) and the collapse
+    minute of ``runs`` runs of ``case`` (run i seeded ``run_seed(seed, i)``).
+
+    ``overrides_by_run`` may hold observation parameters (``observations.claim_inflation``): those
+    feed that run's claim model and never the scenario; ``claim_inflation`` is used otherwise."""
     from sim.runner import map_runs, progress_bar
 
     settings = Settings(count_scale="linear")
-    lines = record.loc[windows["line"].to_numpy() - 2]
-    count_stats = observations(lines, case, settings)
-    incidents = record[record["type"] == "incident"]
-    first_stats = [s for s in observations(incidents, case, settings) if s.measure == "first_time"]
+    per_run = overrides_by_run or {}
+    scenario_overrides = {r: {k: v for k, v in o.items() if not k.startswith("observations.")}
+                          for r, o in per_run.items()}
     bar = progress_bar(runs, progress, desc=name)
     try:
         records = map_runs(case, seed, range(runs), workers=workers, keep_steps=False,
-                           overrides_by_run=overrides_by_run, on_done=bar.update if bar else None)
+                           overrides_by_run=scenario_overrides or None,
+                           on_done=bar.update if bar else None)
     finally:
         if bar:
             bar.close()
-    per_run = overrides_by_run or {}
     counts = np.empty((runs, len(count_stats)))
     first = np.full(runs, math.inf)
     collapse = np.full(runs, math.inf)
     for rec in records:
-        monitors = {k: v for k, v in per_run.get(rec.run, {}).items() if k.startswith("peacekeepers.")}
+        own = per_run.get(rec.run, {})
+        monitors = {k: v for k, v in own.items() if k.startswith("peacekeepers.")}
         here = case.with_overrides(monitors, origin="posterior") if monitors else case
-        obs = observer(here, monitor_seed(seed, rec.run), settings)
-        counts[rec.run] = simulated(count_stats, rec.events, math.inf, obs)
+        if count_stats:
+            obs = observer(here, monitor_seed(seed, rec.run), settings,
+                           claim_inflation=float(own.get("observations.claim_inflation", claim_inflation)))
+            counts[rec.run] = simulated(count_stats, rec.events, math.inf, obs)
         if first_stats:
             first[rec.run] = simulated(first_stats, rec.events, math.inf)[0]
         c = rec.outcomes.get("collapse_min", math.nan)
         collapse[rec.run] = c if np.isfinite(c) else math.inf
-    return Predictive(name, counts.astype(np.int64), first,
+    return Predictive(name, np.rint(counts).astype(np.int64) if count_stats else None,
+                      first if first_stats else None,
                       collapse if case.rules.commitment else None)
 
 
@@ -225,7 +278,7 @@ def fit_baselines(train: Sequence[Any], seed: int) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     if not train:
-        why = "no training record with count lines of this kind"
+        why = "no training record with series of this target"
         return {"poisson": why, "drop": why, "hawkes": why}
     for name, fit in (("poisson", fit_constant_rate), ("drop", fit_drop),
                       ("hawkes", lambda t: fit_hawkes(t, rng=_rng(seed, 1)))):
@@ -259,13 +312,12 @@ def score_samples(pred: Predictive, obs: np.ndarray, rng: np.random.Generator, *
     """One row of the scores table for ``pred`` against the observed counts ``obs``."""
     row: dict[str, Any] = {c: math.nan for c in SCORE_COLUMNS}
     row.update(predictor=pred.name, windows=len(obs), note=pred.note)
-    if pred.counts is None:
-        return row
-    row["crps"] = float(scores.crps_sample(pred.counts, obs).mean())
-    cover = scores.interval_coverage(pred.counts, obs)
-    row["coverage_50"], row["coverage_90"] = cover[0.5], cover[0.9]
-    hist, _ = scores.pit_histogram(scores.pit_sample(pred.counts, obs, rng), bins=PIT_BINS)
-    row.update({f"pit_{k + 1}": float(v) for k, v in enumerate(hist)})
+    if pred.counts is not None and len(obs):
+        row["crps"] = float(scores.crps_sample(pred.counts, obs).mean())
+        cover = scores.interval_coverage(pred.counts, obs)
+        row["coverage_50"], row["coverage_90"] = cover[0.5], cover[0.9]
+        hist, _ = scores.pit_histogram(scores.pit_sample(pred.counts, obs, rng), bins=PIT_BINS)
+        row.update({f"pit_{k + 1}": float(v) for k, v in enumerate(hist)})
     if first_obs is not None and pred.first is not None:
         if np.isfinite(pred.first).sum() >= 2:
             row["log_score_first"] = scores.log_score_sample(pred.first, first_obs)
@@ -281,8 +333,8 @@ def score_samples(pred: Predictive, obs: np.ndarray, rng: np.random.Generator, *
                 row["brier"] = float(scores.brier_score(probs[ok], truth[ok]).mean())
     if math.isnan(row["brier"]):
         why = ("no collapse forecast (counts only, or rule 8 off)" if pred.collapse is None
-               else "no machine-readable truth of collapse" if brier_reason
-               else "no horizon with a known truth")
+               else "no truth of collapse in the record" if truth is None or not np.isfinite(truth).any()
+               else "no horizon with a known truth within the runs")
         row["note"] = "; ".join(x for x in (pred.note, f"Brier undefined: {why}") if x)
     return row
 
@@ -301,9 +353,58 @@ def collapse_truth(collapsed_min: float | None, known_until_min: float) -> tuple
     return truth, ""
 
 
+def _horizon_label(h: int) -> str:
+    return "7 days" if h == 168 else f"{h} h"
+
+
+def record_collapse_truth(record: pd.DataFrame) -> tuple[np.ndarray, str]:
+    """0/1 truth of "collapsed by h" per horizon of :data:`HORIZONS_H`, from the record's
+    ``abandoned`` and ``in_force`` statements by :func:`sim.record.outcome_at` (NaN where they do
+    not settle it), and why any horizon is undefined ("" when all are known). No truth is invented.
+    """
+    st = record[record["type"] == "statement"]
+    if not st["kind"].isin(["abandoned", "in_force"]).any():
+        return np.full(len(HORIZONS_H), math.nan), (
+            "Brier undefined: the record has no 'abandoned' or 'in_force' statement, so whether the "
+            "truce had collapsed by 6 h / 24 h / 72 h / 7 days is not known; no truth is invented")
+    truth, why = [], []
+    for h in HORIZONS_H:
+        outcome, because = outcome_at(record, h)
+        truth.append({"collapsed": 1.0, "held": 0.0}.get(outcome or "", math.nan))
+        if outcome is None:
+            why.append(f"{_horizon_label(h)}: {because}")
+    return np.array(truth), ("collapse truth unknown at " + "; ".join(why)) if why else ""
+
+
+def first_violation(record: pd.DataFrame, case: Scenario) -> tuple[list[Statistic],
+                                                                   tuple[float, float] | None, str]:
+    """The record's first violation after t = 0: the ``first_time`` statistic of
+    :func:`sim.observations.observations`, the interval (minutes) of its line, and why it is
+    undefined ("" if defined). A count above 0 after t = 0 that ends before the line begins also
+    shows an earlier violation."""
+    settings = Settings(count_scale="linear")
+    rest = record[record["type"] != "count"].reset_index(drop=True)
+    candidates = rest[(rest["type"] == "incident") & (rest["section"] != "")
+                      & (rest["t_min_earliest"] >= 0)]
+    if candidates.empty:
+        return [], None, "log score undefined: the record has no incident line at t ≥ 0 with a section"
+    stats = [st for st in observations(rest, case, settings) if st.measure == "first_time"]
+    if stats:
+        r = rest.iloc[stats[0].lines[0] - 2]
+        counts = record[(record["type"] == "count") & (record["t_min_earliest"] >= 0)
+                        & (record["t_min_latest"] < r.t_min_earliest)]
+        if not (counts["count"].fillna(0) > 0).any():
+            return stats, (float(r.t_min_earliest), float(r.t_min_latest)), ""
+    return [], None, ("log score undefined: the earliest incident line at t ≥ 0 is preceded by other "
+                      "evidence of a violation after t = 0 (a claim, reported fighting or a count "
+                      "above 0), so the minute of the first violation is not recorded")
+
+
 @dataclass
 class ScoreResult:
-    """What :func:`score` found: the table, the skill, the samples behind them and notes."""
+    """What :func:`score` found: the table, the skill, the samples behind them and notes.
+
+    ``kind``: the target scored by the CRPS (:data:`TARGETS`), "" when the record has none."""
 
     scenario: str
     kind: str
@@ -316,6 +417,15 @@ class ScoreResult:
     first_violation: tuple[float, float] | None
     brier_reason: str
     notes: list[str] = field(default_factory=list)
+    truth: np.ndarray | None = None
+    """0/1 truth of "collapsed by h" per horizon of :data:`HORIZONS_H` (NaN: unknown)."""
+
+
+def describe_target(kind: str) -> str:
+    """The target in words, for tables and figures."""
+    if kind == "claims":
+        return "numeric claims"
+    return f"monitor {kind} counts" if kind else "nothing counted"
 
 
 def skill_table(predictives: Mapping[str, Predictive], obs: np.ndarray, seed: int) -> pd.DataFrame:
@@ -328,41 +438,96 @@ def skill_table(predictives: Mapping[str, Predictive], obs: np.ndarray, seed: in
     s_model = scores.crps_sample(model.counts, obs)
     refs = {n: scores.crps_sample(p.counts, obs) for n, p in predictives.items()
             if n != "model" and p.counts is not None}
-    best = min(refs, key=lambda n: refs[n].mean()) if refs else None
+    usual = [n for n in refs if n in PREDICTORS]
+    best = min(usual, key=lambda n: refs[n].mean()) if usual else None
     for k, (name, s_ref) in enumerate(refs.items()):
         if not s_ref.mean() > 0:
             rows.append(dict(model="model", reference=name, skill=math.nan, low=math.nan,
                              high=math.nan, level=0.9, windows=len(obs), best=name == best))
             continue
         sk = scores.skill_score(s_model, s_ref, rng=_rng(seed, 10 + k))
-        rows.append(dict(model="model", reference=name, skill=sk.value, low=sk.low, high=sk.high,
+        # One window gives no interval: resampling it returns it every time.
+        low, high = (sk.low, sk.high) if len(obs) >= 2 else (math.nan, math.nan)
+        rows.append(dict(model="model", reference=name, skill=sk.value, low=low, high=high,
                          level=sk.level, windows=sk.n_obs, best=name == best))
     return pd.DataFrame(rows, columns=list(SKILL_COLUMNS))
 
 
+def _scorable(windows: pd.DataFrame, case: Scenario) -> pd.DataFrame:
+    return windows[(windows["end_min"] > 0) & (windows["start_min"] >= case.scenario.start_min)]
+
+
+def choose_target(record: pd.DataFrame, case: Scenario, kind: str | None) -> tuple[str, list[str]]:
+    """The series to score by the CRPS and notes on the choice: ``kind`` if given; otherwise the
+    monitor count kind with more windows after t = 0 (violations on a tie), else the numeric
+    claims, else "" (nothing counted: the CRPS is undefined, with why in the notes)."""
+    if kind is not None:
+        return kind, []
+    n = {k: len(_scorable(count_windows(record, k)[0], case)) for k in TARGETS}
+    if n["violations"] or n["explosions"]:
+        pick = "violations" if n["violations"] >= n["explosions"] else "explosions"
+        if pick == "explosions":
+            return pick, [f"scoring the monitor's explosions counts ({n['explosions']} windows after "
+                          f"t = 0): the record has {n['violations'] or 'no'} violations count windows "
+                          "after t = 0"]
+        return pick, []
+    if n["claims"]:
+        return "claims", ["scoring the parties' numeric claims per claimant and window: the record "
+                          "has no monitor counts after t = 0 (a claim is a party's word, counted "
+                          "through the claim model, not a measurement)"]
+    types = sorted(set(record["type"]) - {"statement"})
+    return "", [f"CRPS, PIT and coverage undefined: the record has no monitor counts and no numeric "
+                f"claims after t = 0 (it has {', '.join(types) or 'no'} lines)"]
+
+
 def score(scenario: str | Path, *, posterior: str | Path | None = None, runs: int = 1000,
           seed: int = 0, workers: int = 1, train: Sequence[str | Path] | None = None,
-          kind: str = "violations", collapsed_min: float | None = None,
-          progress: bool | None = None) -> ScoreResult:
+          kind: str | None = None, collapsed_min: float | None = None,
+          progress: bool | None = None, overrides_by_run: Mapping[int, Mapping[str, Any]] | None = None,
+          claim_inflation: float = 1.0, variants: Mapping[str, Mapping[str, Any]] | None = None,
+          baselines: bool = True, until_min: float | None = None,
+          warmup_min: float | None = None,
+          train_pool: Sequence[str | Path] | None = None) -> ScoreResult:
     """Score the model, its ablation and the baselines on ``scenario``'s record (see the module
-    docstring). ``train``: scenarios whose records fit the baselines (default: every other
-    bundled record with count lines of ``kind``). ``collapsed_min``: the known truth of collapse
-    (None: unknown, the Brier score is undefined). Raises ScenarioError for bad input."""
-    if kind not in COUNT_KINDS:
-        raise ScenarioError(f"--kind {kind}: must be one of {', '.join(COUNT_KINDS)}")
+    docstring). ``kind``: the target (:data:`TARGETS`; None: chosen by :func:`choose_target`).
+    ``train``: scenarios whose records fit the baselines (default: every other bundled record
+    with series of the target). ``collapsed_min``: the known minute of collapse (``inf``: held),
+    overriding the record's ``abandoned``/``in_force`` statements. ``overrides_by_run``: each
+    run's parameters (instead of ``posterior``). ``variants``: further model predictors, name ->
+    scenario overrides applied on top (scored like ``model``). ``baselines=False`` skips the
+    statistical baselines. ``until_min``: score only windows ending by then (and forecast
+    collapse only to then); the runs stop there. ``warmup_min``: start the runs at most this long
+    before t = 0 (a shorter war-time spin-up; windows starting earlier are not scored). Both cut
+    the cost of long records (the leave-one-record-out uses them). ``train_pool``: like
+    ``train``, skipping records without series of the target. Raises ScenarioError for bad
+    input."""
+    if kind is not None and kind not in TARGETS:
+        raise ScenarioError(f"--kind {kind}: must be one of {', '.join(TARGETS)}")
     if runs < 2:
         raise ScenarioError(f"--runs {runs}: must be a whole number ≥ 2")
     if seed < 0:
         raise ScenarioError(f"--seed {seed}: must be a whole number ≥ 0")
     case, record, events = _load(scenario)
     name = case.scenario.name
-    windows, notes = count_windows(record, kind)
-    if windows.empty:
-        other = [k for k in COUNT_KINDS if k != kind
-                 and ((record["type"] == "count") & (record["kind"] == k)).any()]
-        raise ScenarioError(f"{events}: no count lines of kind {kind} to score"
-                            + (f" (it has {other[0]}: try --kind {other[0]})" if other
-                               else " (the record has no monitor counts at all)"))
+    cut: list[str] = []
+    if warmup_min is not None and case.scenario.start_min < -warmup_min:
+        case = case.with_overrides({"scenario.start_min": -float(warmup_min)}, origin="score warm-up")
+        cut.append(f"runs start {warmup_min / 60:g} h before t = 0 (warm-up)")
+    if until_min is not None:
+        late = record["type"].isin(["count", "claim"]) & (record["t_min_latest"] > until_min)
+        if late.any():
+            cut.append(f"{int(late.sum())} count/claim line(s) ending after {until_min / 1440:g} days "
+                       "not scored")
+        record = record[~late]
+    kind, notes = choose_target(record, case, kind)
+    notes = cut + notes
+    windows, dropped = count_windows(record if kind else record.iloc[0:0], kind or "violations")
+    notes += dropped
+    if kind and windows.empty:
+        other = [k for k in TARGETS if k != kind and not count_windows(record, k)[0].empty]
+        raise ScenarioError(f"{events}: no {_what(kind)} to score"
+                            + (f" (it has {_what(other[0])}: try --kind {other[0]})" if other
+                               else " (the record has no monitor counts or numeric claims at all)"))
     history = windows[windows["end_min"] <= 0]
     scored = windows[windows["end_min"] > 0]
     early = scored[scored["start_min"] < case.scenario.start_min]
@@ -370,66 +535,97 @@ def score(scenario: str | Path, *, posterior: str | Path | None = None, runs: in
         notes.append(f"dropped {len(early)} window(s) starting before the runs start "
                      f"({case.scenario.start_min:g} min): lines {', '.join(map(str, early['line']))}")
         scored = scored[scored["start_min"] >= case.scenario.start_min]
-    if scored.empty:
-        raise ScenarioError(f"{events}: no count lines of kind {kind} after t = 0 to score")
+    if kind and scored.empty:
+        raise ScenarioError(f"{events}: no {_what(kind)} after t = 0 to score")
     scored = scored.reset_index(drop=True)
+    if collapsed_min is not None:
+        truth, brier_reason = collapse_truth(collapsed_min, float(record["t_min_latest"].max()))
+    else:
+        truth, brier_reason = record_collapse_truth(record)
+    if until_min is not None and truth is not None:
+        truth = np.array([v if h * 60.0 <= until_min else math.nan for h, v in zip(HORIZONS_H, truth,
+                                                                                  strict=True)])
     horizon_min = case.scenario.horizon_h * 60.0
-    last = float(scored["end_min"].max())
-    if last > horizon_min:
-        horizon_min = math.ceil(last / 60.0) * 60.0
-        notes.append(f"runs extended to {horizon_min / 60:g} h to cover the last window")
+    if until_min is not None:
+        horizon_min = min(horizon_min, float(until_min))
         case = case.with_overrides({"scenario.horizon_h": horizon_min / 60.0}, origin="score")
-    per_run = None
+    needed = float(scored["end_min"].max()) if len(scored) else 0.0
+    if truth is not None and np.isfinite(truth).any():
+        needed = max(needed, max(h * 60.0 for h, v in zip(HORIZONS_H, truth, strict=True)
+                                 if np.isfinite(v)))
+    if needed > horizon_min:
+        horizon_min = math.ceil(needed / 60.0) * 60.0
+        notes.append(f"runs extended to {horizon_min / 60:g} h to cover the last window or horizon")
+        case = case.with_overrides({"scenario.horizon_h": horizon_min / 60.0}, origin="score")
+    per_run = dict(overrides_by_run) if overrides_by_run is not None else None
     if posterior is not None:
-        from sim.calibration import posterior_overrides
+        from sim.calibration import draw_overrides, read_posterior
 
-        per_run = posterior_overrides(posterior, runs, seed)
-        case.with_overrides(per_run[0])  # a posterior that does not fit fails before running
-    train_truces, train_notes = training_records(kind, name, train)
-    notes += train_notes
-    incidents = record[(record["type"] == "incident") & (record["section"] != "")
-                       & (record["t_min_earliest"] >= 0)]
-    first_line = None
-    if len(incidents):
-        r = incidents.sort_values(["t_min_latest", "t_min_earliest"]).iloc[0]
-        first_line = (float(r["t_min_earliest"]), float(r["t_min_latest"]))
+        per_run = draw_overrides(read_posterior(posterior), runs, seed, observations=True)
+    if per_run:
+        plain = {k: v for k, v in per_run[0].items() if not k.startswith("observations.")}
+        case.with_overrides(plain)  # a posterior that does not fit fails before running
+    first_stats, first_line, first_why = first_violation(record, case)
     first_obs = None if first_line is None else sum(first_line) / 2
-    if first_line is None:
-        notes.append("log score undefined: the record has no incident line at t ≥ 0 with a section")
-    truth, brier_reason = collapse_truth(collapsed_min, float(record["t_min_latest"].max()))
+    if first_why:
+        notes.append(first_why)
     obs = scored["count"].to_numpy(dtype=float)
+    settings = Settings(count_scale="linear")
+    count_stats = observations(record.loc[scored["line"].to_numpy() - 2], case, settings) if kind else []
 
     preds: dict[str, Predictive] = {}
-    source = f"{runs} runs" + (f", parameters drawn from {Path(posterior).name}" if posterior else "")
-    preds["model"] = model_predictive("model", case, record, scored, runs, seed, workers, per_run, progress)
-    preds["model"].note = source
+    source = f"{runs} runs" + (f", parameters drawn from {Path(posterior).name}" if posterior
+                               else ", parameters drawn per run" if per_run else "")
+    if kind == "claims" and not any("observations.claim_inflation" in o for o in (per_run or {}).values()):
+        source += f", claim inflation {claim_inflation:g}"
+
+    def run_model(label: str, here: Scenario) -> Predictive:
+        p = model_predictive(label, here, count_stats, first_stats, runs, seed, workers, per_run,
+                             progress, claim_inflation)
+        p.note = source
+        return p
+
+    preds["model"] = run_model("model", case)
     first_until = min(horizon_min, 7 * 1440.0)
     if first_obs is not None and first_obs >= first_until:
         first_until = first_obs + 60.0
-    hist = _truce(name, history) if len(history) else None
-    for k, (bname, fitted) in enumerate(fit_baselines(train_truces, seed).items()):
-        if isinstance(fitted, str):
-            preds[bname] = Predictive(bname, None, note=fitted)
-            continue
-        try:
-            preds[bname] = baseline_predictive(fitted, scored, hist, runs, _rng(seed, 2 + k), first_until)
-            preds[bname].note = _fit_note(fitted)
-        except ValueError as exc:
-            preds[bname] = Predictive(bname, None, note=f"{_fit_note(fitted)}; no forecast: {exc}")
+    if baselines and kind:
+        train_truces, train_notes = (training_records(kind, name, train) if train_pool is None
+                                     else training_records(kind, name, train_pool, strict=False))
+        notes += train_notes
+        hist = _truce(name, history) if len(history) else None
+        for k, (bname, fitted) in enumerate(fit_baselines(train_truces, seed).items()):
+            if isinstance(fitted, str):
+                preds[bname] = Predictive(bname, None, note=fitted)
+                continue
+            try:
+                preds[bname] = baseline_predictive(fitted, scored, hist, runs, _rng(seed, 2 + k), first_until)
+                preds[bname].note = _fit_note(fitted)
+            except ValueError as exc:
+                preds[bname] = Predictive(bname, None, note=f"{_fit_note(fitted)}; no forecast: {exc}")
+    else:
+        why = ("not scored (baselines=False)" if not baselines
+               else "no forecast: the record has no counted series to fit or forecast")
+        for bname in BASELINES:
+            preds[bname] = Predictive(bname, None, note=why)
     if case.rules.commitment:
-        ablation = case.with_overrides({"rules.commitment": False}, origin="ablation")
-        preds["no-commitment"] = model_predictive("no-commitment", ablation, record, scored, runs, seed,
-                                                  workers, per_run, progress)
-        preds["no-commitment"].note = source + "; rule 8 off"
+        preds["no-commitment"] = run_model("no-commitment", case.with_overrides(
+            {"rules.commitment": False}, origin="ablation"))
+        preds["no-commitment"].note += "; rule 8 off"
     else:
         preds["no-commitment"] = Predictive("no-commitment", None,
                                             note="rule 8 is already off in the scenario: no ablation")
+    for label, extra in (variants or {}).items():
+        preds[label] = run_model(label, case.with_overrides(dict(extra), origin=f"variant {label}"))
+        preds[label].note += "; " + ", ".join(f"{k} = {v}" for k, v in extra.items())
+    names = [*PREDICTORS, *(variants or {})]
     rows = [score_samples(preds[n], obs, _rng(seed, 20 + i), first_obs=first_obs, truth=truth,
                           horizon_min=horizon_min, brier_reason=brier_reason)
-            for i, n in enumerate(PREDICTORS)]
+            for i, n in enumerate(names)]
     table = pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
+    table["target"] = describe_target(kind)
     return ScoreResult(name, kind, runs, seed, scored, preds, table, skill_table(preds, obs, seed),
-                       first_line, brier_reason, notes)
+                       first_line, brier_reason, notes, truth)
 
 
 # ---------------------------------------------------------------------------- output
@@ -441,6 +637,8 @@ def bands_figure(result: ScoreResult) -> Figure:
     from sim.figures import OKABE_ITO, mark_ceasefire, new_figure
 
     w = result.windows
+    if w.empty:
+        return first_figure(result)
     sections = list(dict.fromkeys(w["section"]))
     fig, axes = new_figure(width_in=12.0, height_in=1.2 + 3.0 * len(sections), nrows=len(sections),
                            ncols=1, squeeze=False, sharex=True)
@@ -463,11 +661,44 @@ def bands_figure(result: ScoreResult) -> Figure:
         ax.set_yscale("symlog", linthresh=1.0)
         ax.set_ylim(bottom=0)
         mark_ceasefire(ax)
-        ax.set_ylabel(f"{result.kind} per window\n({section or 'front'}, count)")
+        ax.set_ylabel(f"{'claimed' if result.kind == 'claims' else result.kind} per window\n"
+                      f"({section or 'front'}, count)")
     axes[-1, 0].set_xlabel("days from the ceasefire (t = 0); each window's bars side by side")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside upper center", ncols=min(7, len(labels)), frameon=False)
     fig.suptitle(f"{result.scenario}: predictive bands (thick 50%, thin 90%) and the record", y=1.04)
+    return fig
+
+
+def first_figure(result: ScoreResult) -> Figure:
+    """For a record with nothing counted: each predictor's distribution of the first violation's
+    minute (cumulative, hours from t = 0) against the record's interval, or why there is none."""
+    from sim.figures import OKABE_ITO, mark_ceasefire, new_figure
+
+    fig, ax = new_figure()
+    colours = dict(zip(PREDICTORS, (OKABE_ITO[4], OKABE_ITO[1], OKABE_ITO[2], OKABE_ITO[0],
+                                    OKABE_ITO[6]), strict=True))
+    drawn = False
+    for n, p in result.predictives.items():
+        if p.first is None:
+            continue
+        x = np.sort(p.first[np.isfinite(p.first)]) / 60.0
+        if x.size:
+            ax.step(np.r_[0.0, x], np.arange(x.size + 1) / p.first.size, where="post",
+                    color=colours.get(n, OKABE_ITO[5]), label=n)
+            drawn = True
+    if result.first_violation:
+        lo, hi = result.first_violation
+        ax.axvspan(lo / 60.0, hi / 60.0, color="#999999", alpha=0.4, label="recorded first violation")
+    mark_ceasefire(ax)
+    ax.set_xlabel("hours from the ceasefire (t = 0)")
+    ax.set_ylabel("P(first violation by then)")
+    ax.set_ylim(0, 1)
+    if not drawn:
+        ax.text(0.5, 0.5, "no first-violation forecast: " + (result.notes[-1] if result.notes else ""),
+                transform=ax.transAxes, ha="center", va="center", wrap=True)
+    ax.legend(loc="lower right", frameon=False)
+    ax.set_title(f"{result.scenario}: nothing counted to score; the first violation")
     return fig
 
 
@@ -497,13 +728,14 @@ def write_outputs(result: ScoreResult, out: str | Path, fmt: str = "png") -> lis
 def summary_text(result: ScoreResult) -> str:
     """The scores table and what it rests on, in readable lines."""
     t = result.table
-    lines = [f"{result.scenario}: {len(result.windows)} {result.kind} count windows after t = 0 "
-             f"scored, {result.runs} runs per model predictor, seed {result.seed}"]
+    lines = [f"{result.scenario}: {len(result.windows)} windows of {describe_target(result.kind)} "
+             f"after t = 0 scored, {result.runs} runs per model predictor, seed {result.seed}"]
     if result.first_violation:
         lo, hi = result.first_violation
         lines.append(f"first recorded violation: {lo:g}–{hi:g} min (scored at {(lo + hi) / 2:g})")
     shown = t[["predictor", "crps", "log_score_first", "brier", "coverage_50", "coverage_90"]].copy()
-    shown["brier"] = ["undefined" if pd.isna(v) else f"{v:.3f}" for v in t["brier"]]
+    for c in ("crps", "log_score_first", "brier", "coverage_50", "coverage_90"):
+        shown[c] = ["undefined" if pd.isna(v) else f"{v:.3f}" for v in t[c]]
     with pd.option_context("display.width", 160, "display.float_format", "{:.3f}".format):
         lines.append(shown.to_string(index=False))
     if result.brier_reason:
@@ -519,7 +751,8 @@ def summary_text(result: ScoreResult) -> str:
                      "> 0: the model is better)")
         stat = result.skill[result.skill["reference"].isin(BASELINES)]
         if len(stat) and b["reference"] not in BASELINES:
-            s = stat.loc[stat["skill"].idxmax()] if stat["skill"].notna().any() else None
+            # The best baseline has the lowest CRPS, so the model's lowest skill against it.
+            s = stat.loc[stat["skill"].idxmin()] if stat["skill"].notna().any() else None
             if s is not None:
                 lines.append(f"  against the best statistical baseline ({s['reference']}): {s['skill']:.3f} "
                              f"({s['low']:.3f} to {s['high']:.3f})")

@@ -33,3 +33,13 @@ def test_an_experiment_from_spec_to_figure(monkeypatch: pytest.MonkeyPatch, caps
     out = capsys.readouterr().out
     assert out.count("P(holding at 24 h)") == 3
     assert (tmp_path / "example-broker.png").stat().st_size > 10_000
+
+
+def test_calibrate_forecast_and_score(monkeypatch: pytest.MonkeyPatch, capsys, tmp_path: Path) -> None:
+    _run("calibrate_forecast_score.py", ["--budget", "16", "--particles", "8", "--runs", "6",
+                                          "--out", str(tmp_path)], monkeypatch)
+    out = capsys.readouterr().out
+    assert "calibrated donbas-2020-07-27" in out and "width / prior's" in out
+    assert "donbas-2018-08-29: " in out and "CRPS skill of the model" in out
+    assert (tmp_path / "donbas-2020-07-27.posterior.csv").exists()
+    assert {"scores.csv", "skill.csv", "score-bands.png"} <= {p.name for p in tmp_path.iterdir()}

@@ -83,7 +83,8 @@ def test_the_table_has_the_documented_columns_and_brier_is_undefined_not_zero(ca
     assert tuple(table["predictor"]) == scoring.PREDICTORS
     assert table["brier"].isna().all()
     assert all("Brier undefined" in n for n in table["note"])
-    assert "machine-readable" in result.brier_reason and "undefined" in scoring.summary_text(result)
+    assert "no 'abandoned' or 'in_force'" in result.brier_reason
+    assert "undefined" in scoring.summary_text(result)
     assert tuple(result.skill.columns) == scoring.SKILL_COLUMNS
     assert result.skill["best"].sum() == 1
     assert np.isfinite(table.loc[table["predictor"] == "model", "crps"]).all()
@@ -102,9 +103,9 @@ def test_a_known_truth_gives_a_brier_score(cases, tmp_path):
     longer = truce(tmp_path, "longer", hourly({"north": [30, 25, 6, 4, 3, 5, 2, 1, 0]}), horizon_h=7.0)
     table = scoring.score(longer, runs=RUNS, seed=3, train=[train], collapsed_min=100.0)
     rows = table.table.set_index("predictor")
-    p6 = rows.loc["model", "p_collapse_6h"]
-    assert rows.loc["model", "brier"] == pytest.approx((p6 - 1.0) ** 2)  # only 6 h is within 7 h
-    assert math.isnan(rows.loc["model", "p_collapse_24h"])
+    p = rows.loc["model", [f"p_collapse_{h}h" for h in scoring.HORIZONS_H]].to_numpy(dtype=float)
+    # Collapsed at 100 min: 1 at every horizon, so the runs are extended to forecast all four.
+    assert rows.loc["model", "brier"] == pytest.approx(np.mean((p - 1.0) ** 2))
     assert math.isnan(rows.loc["poisson", "brier"]) and table.brier_reason == ""
 
 
@@ -143,8 +144,9 @@ def test_overlapping_windows_drop_the_one_spanning_t0():
 # -- the command ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["karabakh-2020-10-10"], "no count lines of kind violations to score (the record has no monitor"),
-    (["donbas-2018-07-01"], "try --kind explosions"),
+    (["sudan-jeddah-2023-05-22", "--kind", "violations"],
+     "no count lines of kind violations to score (the record has no monitor counts or numeric"),
+    (["donbas-2018-07-01", "--kind", "violations"], "try --kind explosions"),
     (["donbas-2020-07-27", "--runs", "1"], "--runs 1: must be a whole number ≥ 2"),
     (["donbas-2020-07-27", "--seed", "-1"], "--seed -1"),
     (["no-such-truce"], "no such scenario file"),
@@ -201,3 +203,117 @@ def test_a_posterior_draws_each_runs_parameters_and_monitor(cases, tmp_path):
     # Same runs (same discipline), each detected incident recorded as 1 vs about 30 violations.
     assert high.predictives["model"].counts.sum() > 5 * low.predictives["model"].counts.sum() > 0
     assert "posterior.csv" in low.table.loc[0, "note"]
+
+
+# -- what each record supports -------------------------------------------------------------------
+
+def statement_line(t0: float, t1: float, kind: str) -> str:
+    return f"{t0},{t1},statement,,{kind},,press,,,{SOURCE},2020-07-28,the truce's state"
+
+
+def claim_line(t0: float, t1: float, n: int, by: str = "east", on: str = "west") -> str:
+    return f"{t0},{t1},claim,,violations,{n},{by},{on},,{SOURCE},2020-07-28,{by} counts {on}'s violations"
+
+
+def as_record(lines: list[str]) -> pd.DataFrame:
+    path = Path(__import__("tempfile").mkdtemp()) / "r.events.csv"
+    path.write_text("\n".join([",".join(COLUMNS), *lines]) + "\n", encoding="utf-8")
+    return read_record(path)
+
+
+@pytest.mark.parametrize(("lines", "truth"), [
+    # Abandoned between 2 h and 5 h: collapsed by 6 h and every later horizon.
+    ([statement_line(120, 300, "abandoned")], [1, 1, 1, 1]),
+    # In force at 30 h, abandoned between day 4 and day 5: 0 at 6 h and 24 h; unknown at 72 h
+    # (nothing says it still stood then); 1 at 7 days (the abandonment ends by then).
+    ([statement_line(1800, 1800, "in_force"), statement_line(5760, 7200, "abandoned")],
+     [0, 0, math.nan, 1]),
+    # An abandonment straddling 24 h leaves 24 h unknown; 6 h is settled by the line at 8 h.
+    ([statement_line(1200, 2000, "abandoned"), statement_line(480, 480, "in_force")],
+     [0, math.nan, 1, 1]),
+    # In force at 8 days: held through every horizon.
+    ([statement_line(11520, 11520, "in_force")], [0, 0, 0, 0]),
+])
+def test_the_truth_of_collapse_comes_from_abandoned_and_in_force_lines(lines, truth):
+    got, why = scoring.record_collapse_truth(as_record(lines))
+    np.testing.assert_array_equal(got, np.array(truth, dtype=float))
+    assert bool(why) == any(math.isnan(t) for t in truth)
+
+
+def test_no_statement_of_the_outcome_leaves_brier_undefined_with_why():
+    got, why = scoring.record_collapse_truth(as_record([count_line(0, 60, "north", 3)]))
+    assert np.isnan(got).all() and "no 'abandoned' or 'in_force'" in why
+
+
+def test_a_record_saying_the_truce_was_abandoned_gives_brier_scores(tmp_path):
+    train = truce(tmp_path, "train", hourly({"north": [4, 3, 2, 1]}))
+    case = truce(tmp_path, "over", [*hourly({"north": [30, 25, 6, 4]}), statement_line(60, 200, "abandoned")])
+    result = scoring.score(case, runs=RUNS, seed=3, train=[train])
+    rows = result.table.set_index("predictor")
+    p = rows.loc["model", [f"p_collapse_{h}h" for h in scoring.HORIZONS_H]].to_numpy(dtype=float)
+    # The runs were extended to 7 days to forecast every horizon the record settles.
+    assert np.isfinite(p).all()
+    assert rows.loc["model", "brier"] == pytest.approx(np.mean((p - 1.0) ** 2))
+    assert math.isnan(rows.loc["poisson", "brier"]) and "no collapse forecast" in rows.loc["poisson", "note"]
+    assert result.brier_reason == ""
+
+
+def test_a_record_with_only_explosions_is_scored_on_them_and_says_so(tmp_path):
+    train = truce(tmp_path, "train", [count_line(-120 + 60 * i, -60 + 60 * i, "north", n, "explosions")
+                                      for i, n in enumerate([9, 8, 2, 3, 1, 2])])
+    boom = truce(tmp_path, "boom", [count_line(-120 + 60 * i, -60 + 60 * i, "north", n, "explosions")
+                                    for i, n in enumerate([7, 9, 3, 1, 2, 0])])
+    result = scoring.score(boom, runs=RUNS, seed=1, train=[train])
+    assert result.kind == "explosions" and len(result.windows) == 4
+    assert any("explosions" in n and "no violations" in n for n in result.notes)
+    rows = result.table.set_index("predictor")
+    assert np.isfinite(rows.loc[["model", "poisson", "no-commitment"], "crps"]).all()
+
+
+def test_numeric_claims_are_scored_through_the_claim_model(tmp_path):
+    lines = [claim_line(0, 60, 12), claim_line(60, 120, 4), claim_line(0, 120, 15, by="west", on="east"),
+             claim_line(-60, 0, 30)]
+    scored = truce(tmp_path, "claimed", lines)
+    train = truce(tmp_path, "train", [claim_line(-120 + 60 * i, -60 + 60 * i, n) for i, n in
+                                      enumerate([20, 18, 6, 2, 3, 1])])
+    one = scoring.score(scored, runs=RUNS, seed=4, train=[train])
+    assert one.kind == "claims" and list(one.windows["section"]) == ["east on west", "west on east",
+                                                                      "east on west"]
+    assert np.isfinite(one.table.set_index("predictor").loc["model", "crps"])
+    # Each run's claim inflation multiplies what its claimant perceived and blamed (same runs).
+    three = scoring.score(scored, runs=RUNS, seed=4, train=[train],
+                          overrides_by_run={i: {"observations.claim_inflation": 3.0} for i in range(RUNS)})
+    np.testing.assert_array_equal(three.predictives["model"].counts, 3 * one.predictives["model"].counts)
+    assert one.predictives["model"].counts.sum() > 0
+    # The baselines were fitted on the training record's claims; the history is the claim before t = 0.
+    assert one.table.set_index("predictor").loc["poisson", "crps"] > 0
+
+
+def test_a_record_with_nothing_counted_scores_what_it_can(tmp_path, capsys):
+    scored = truce(tmp_path, "words", [incident_line(30, 90, "north"),
+                                       f"0,600,description,,calm,,press,,,{SOURCE},2020-07-28,quiet"])
+    out = tmp_path / "out"
+    assert main(["score", str(scored), "--runs", str(RUNS), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "CRPS, PIT and coverage undefined: the record has no monitor counts and no numeric claims" in text
+    table = pd.read_csv(out / "scores.csv").set_index("predictor")
+    assert table["crps"].isna().all()
+    assert not math.isnan(table.loc["model", "log_score_first"])  # scored (inf if no run fired)
+    assert math.isnan(table.loc["poisson", "log_score_first"])  # nothing counted to fit a baseline on
+    assert (out / "score-bands.png").stat().st_size > 5_000
+
+
+@pytest.mark.parametrize("name", ["donbas-2018-07-01", "israel-hezbollah-2024-11-27",
+                                  "sudan-jeddah-2023-05-22"])
+def test_every_kind_of_bundled_record_is_scored(name, tmp_path, capsys):
+    assert main(["score", name, "--runs", "4", "--out", str(tmp_path / "out")]) == 0
+    text = capsys.readouterr().out
+    assert "undefined" in text and (tmp_path / "out" / "scores.csv").exists()
+
+
+def test_one_window_gives_a_skill_but_no_interval():
+    rng = np.random.default_rng(0)
+    preds = {"model": scoring.Predictive("model", rng.poisson(5, size=(200, 1))),
+             "poisson": scoring.Predictive("poisson", rng.poisson(50, size=(200, 1)))}
+    row = scoring.skill_table(preds, np.array([4.0]), seed=0).iloc[0]
+    assert row["skill"] > 0.5 and math.isnan(row["low"]) and math.isnan(row["high"])
