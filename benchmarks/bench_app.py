@@ -16,8 +16,8 @@ import time
 
 import numpy as np
 
-from sim.app import ClassroomModel, status_text
-from sim.figures.live import accusations_figure, figure_svg, front_figure, incidents_figure
+from sim.faces.app import ClassroomModel, status_text
+from sim.faces.figures.live import accusations_figure, figure_svg, front_figure, incidents_figure
 
 TARGET_MS = 200.0
 

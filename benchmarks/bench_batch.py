@@ -33,7 +33,7 @@ replicates = {runs}
 
 CHILD = """\
 import json, os, resource, sys, time
-from sim import experiment
+from sim.studies import experiment
 
 if __name__ == "__main__":
     spec, out, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_calibration.py [--budget N] [--workers W] [--seed S] [--json]
 
-Runs ``sim.calibration.calibrate`` on the Karabakh scenario with its calibration spec (default
+Runs ``sim.studies.calibration.calibrate`` on the Karabakh scenario with its calibration spec (default
 budget and seed unless given) and prints the wall time to the posterior and the simulations per
 second it sustained (worker start-up and the ABC bookkeeping included); for reference it also
 times the same calibration runs one by one in this process.
@@ -16,8 +16,15 @@ import time
 
 import numpy as np
 
-from sim.calibration import as_overrides, calibrate, calibration_case, load_spec, prior_values, spec_path_for
-from sim.runner import map_runs
+from sim.studies.calibration import (
+    as_overrides,
+    calibrate,
+    calibration_case,
+    load_spec,
+    prior_values,
+    spec_path_for,
+)
+from sim.studies.runner import map_runs
 
 SCENARIO = "karabakh-2020-10-10"
 

@@ -4,7 +4,7 @@ Times, each as the best of ``--repeats`` (other load on the machine only slows a
 
 - ``import``: a fresh interpreter importing what ``ceasefire run`` imports (interpreter
   start-up, ``python -c pass``, shown apart);
-- ``end to end``: ``python -m sim.cli run SCENARIO --runs N`` in a subprocess, from start-up to
+- ``end to end``: ``python -m sim.faces.cli run SCENARIO --runs N`` in a subprocess, from start-up to
   exit, writing events, steps, outcomes and the figure into a temporary folder: runs/s;
 - ``writing``: in this process, the three tables of those runs written as ``ceasefire run``
   writes them (``Results.write``), beside pandas' own ``to_csv`` of the same frames.
@@ -25,8 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-IMPORTS = ("from sim.cli import build_parser; build_parser('run'); "
-           "import sim.runner, sim.figures.timeline, sim.record, sim.tables, pyarrow.compute, pyarrow.csv")
+IMPORTS = ("from sim.faces.cli import build_parser; build_parser('run'); "
+           "import sim.studies.runner, sim.faces.figures.timeline, sim.records.record, sim.studies.tables, "
+           "pyarrow.compute, pyarrow.csv")
 """What ``ceasefire run`` imports: its parser, then the modules it uses to run, draw and write."""
 
 
@@ -42,7 +43,7 @@ def best_subprocess(args: list[str], repeats: int, cwd: str | None = None) -> fl
 
 def writing_times(scenario: str, runs: int, repeats: int) -> dict[str, float]:
     """Seconds to write the tables of ``runs`` runs: as ``ceasefire run`` does, and by pandas."""
-    from sim.runner import run_replicates
+    from sim.studies.runner import run_replicates
 
     results = run_replicates(scenario, runs=runs, seed=0, progress=False)
     frames = {"events.csv": results.events, "steps.csv": results.steps, "outcomes.csv": results.outcomes}
@@ -75,7 +76,7 @@ def main() -> None:
     startup = best_subprocess([python, "-c", "pass"], args.repeats)
     imports = best_subprocess([python, "-c", args.imports], args.repeats)
     with tempfile.TemporaryDirectory() as tmp:
-        run = [python, "-m", "sim.cli", "run", args.scenario, "--runs", str(args.runs), "--seed", "0",
+        run = [python, "-m", "sim.faces.cli", "run", args.scenario, "--runs", str(args.runs), "--seed", "0",
                "--workers", str(args.workers), "--out", str(Path(tmp) / "out"), "--json"]
         end_to_end = best_subprocess(run, args.repeats, cwd=tmp)
     writing = writing_times(args.scenario, args.runs, args.repeats)

@@ -15,9 +15,9 @@ import time
 
 import simpy
 
-from sim.model import CeasefireModel, forget
-from sim.runner import run_seed
-from sim.scenario import load_scenario
+from sim.model.ceasefire import CeasefireModel, forget
+from sim.model.scenario import load_scenario
+from sim.studies.runner import run_seed
 
 
 def bare_simpy_events_per_s(n: int, repeats: int = 3) -> float:

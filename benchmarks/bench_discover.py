@@ -1,6 +1,6 @@
 """Benchmark of scenario discovery and replays.
 
-- ``discover``: the time of `sim.discover.discover` (PRIM, quasi-p-values, extra-trees scores,
+- ``discover``: the time of `sim.studies.discover.discover` (PRIM, quasi-p-values, extra-trees scores,
   the tables and the figure) on a batch folder of 10,000 runs. By default the folder is written
   here with synthetic outcomes (six Latin-hypercube parameters, collapse planted in a box), so
   the benchmark times the analysis, not the simulations; ``--batch DIR`` times a real folder.
@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.discover import discover
-from sim.figures.discover import write_discovery_figure
-from sim.replay import replay
+from sim.faces.figures.discover import write_discovery_figure
+from sim.faces.replay import replay
+from sim.studies.discover import discover
 
 PARAMETERS = {"sides.*.force.discipline": (0.4, 0.98), "sides.*.force.retaliation.probability": (0.1, 1.0),
               "sides.*.command.order_delay_mean_min": (5.0, 240.0),

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.calibration import load_spec, read_posterior, weighted_quantile
+from sim.studies.calibration import load_spec, read_posterior, weighted_quantile
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 PRIOR_WIDTH = 0.9

@@ -4,7 +4,7 @@
 
 Draws ``--runs`` parameter sets from ``scenarios/<NAME>.posterior.csv`` (by weight), simulates
 each over the calibration's window (same start and horizon as ``ceasefire calibrate``), computes
-every monitor count of the record the way the calibration does (sim.observations, each run's own
+every monitor count of the record the way the calibration does (sim.records.observations, each run's own
 monitor stream), and says for each count line whether the recorded count lies inside the 90%
 predictive band (5th to 95th percentile of the simulated counts). Prints one line per count and
 the number of periods inside and outside, before and after t = 0. ``--figure`` draws the bands
@@ -19,15 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.calibration import (
+from sim.records.observations import simulated
+from sim.studies.calibration import (
     as_overrides,
     calibration_case,
     load_spec,
     read_posterior,
     run_observer,
 )
-from sim.observations import simulated
-from sim.runner import map_runs
+from sim.studies.runner import map_runs
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 PREDICTIVE_SEED = 0x70726564

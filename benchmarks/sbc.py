@@ -1,8 +1,8 @@
-"""Simulation-based calibration of the ABC-SMC calibration (sim.sbc; Talts et al. 2018).
+"""Simulation-based calibration of the ABC-SMC calibration (sim.studies.sbc; Talts et al. 2018).
 
     python benchmarks/sbc.py [--truths N] [--workers W] [--seed S] [--out DIR]
 
-Draws ``--truths`` parameter sets from the priors of ``sim.sbc.DEFAULT_SETUP``, writes the
+Draws ``--truths`` parameter sets from the priors of ``sim.studies.sbc.DEFAULT_SETUP``, writes the
 monitor's counts of one run at each as a synthetic record, calibrates against it, and records
 where the truth falls in its posterior. Prints one row per parameter (coverage of the 90%
 intervals with its 95% Clopper-Pearson interval, mean posterior 90% width over the prior's,
@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.figures import save
-from sim.figures.calibration import sbc_ranks
-from sim.runner import progress_bar
-from sim.sbc import DEFAULT_SETUP, markdown, meets_target, run_sbc, summarize
-from sim.tables import write_csv_atomic
+from sim.faces.figures import save
+from sim.faces.figures.calibration import sbc_ranks
+from sim.studies.runner import progress_bar
+from sim.studies.sbc import DEFAULT_SETUP, markdown, meets_target, run_sbc, summarize
+from sim.studies.tables import write_csv_atomic
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "calibration"
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim import experiment
-from sim.experiment_spec import SpecError
-from sim.sensitivity import analyse
+from sim.studies import experiment
+from sim.studies.experiment_spec import SpecError
+from sim.studies.sensitivity import analyse
 
 SPEC = Path(__file__).resolve().parent.parent / "experiments" / "sensitivity.toml"
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from sim.calibration import (
+from sim.studies.calibration import (
     SEPARATOR,
     Prior,
     load_set_spec,

@@ -22,8 +22,9 @@ def main(budget: int = 600, particles: int = 100, runs: int = 200,
          out: Path = Path("results/example-score"), seed: int = 0) -> float:
     """Calibrate on :data:`FIT`, score :data:`FORECAST`; return the model's CRPS skill against
     the best reference (NaN if undefined)."""
-    from sim.calibration import calibrate, load_spec, spec_path_for, write_posterior
-    from sim.scoring import score, summary_text, write_outputs
+    from sim.faces.figures.scoring import write_outputs
+    from sim.studies.calibration import calibrate, load_spec, spec_path_for, write_posterior
+    from sim.studies.scoring import score, summary_text
 
     out.mkdir(parents=True, exist_ok=True)
     posterior = calibrate(load_spec(spec_path_for(FIT)), budget=budget, particles=particles,

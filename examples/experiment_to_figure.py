@@ -32,8 +32,8 @@ by = "mediator.effectiveness"
 
 def main(replicates: int = 40, out: Path = Path("results/example-broker")) -> dict[float, float]:
     """Run the batch into ``out``; return P(holding at 24 h) by effectiveness."""
-    from sim import experiment
-    from sim.figures.batch import experiment_figure
+    from sim.faces.figures.batch import experiment_figure
+    from sim.studies import experiment
 
     out.mkdir(parents=True, exist_ok=True)
     spec = out / "example-broker.toml"

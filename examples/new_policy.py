@@ -4,7 +4,7 @@
 
 "Two strikes": a force lets the first hostile act go and answers, in kind, from the second on;
 after a quiet spell of ``forgiveness_min`` it forgives again. It is registered in
-``sim.policies.RETALIATION_POLICIES``, so scenario files, ``--set`` and experiment specs can
+``sim.model.policies.RETALIATION_POLICIES``, so scenario files, ``--set`` and experiment specs can
 name it. Runs here are in this process (``workers=1``): worker processes start fresh and would
 need the registration imported too.
 """
@@ -15,8 +15,8 @@ import argparse
 from typing import ClassVar
 
 import sim
-from sim.draws import Draws
-from sim.policies import RETALIATION_POLICIES, Answer, RetaliationPolicy
+from sim.model.draws import Draws
+from sim.model.policies import RETALIATION_POLICIES, Answer, RetaliationPolicy
 
 
 class TwoStrikes(RetaliationPolicy):

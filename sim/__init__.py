@@ -16,12 +16,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sim.model import CeasefireModel
-    from sim.runner import Results, run_replicates
-    from sim.scenario import Scenario, ScenarioError, load_scenario
+    from sim.model.ceasefire import CeasefireModel
+    from sim.model.scenario import Scenario, ScenarioError, load_scenario
+    from sim.studies.runner import Results, run_replicates
 
-_LAZY = {"CeasefireModel": "sim.model", "Results": "sim.runner", "run_replicates": "sim.runner",
-         "Scenario": "sim.scenario", "ScenarioError": "sim.scenario", "load_scenario": "sim.scenario"}
+_LAZY = {"CeasefireModel": "sim.model.ceasefire",
+         "Results": "sim.studies.runner", "run_replicates": "sim.studies.runner",
+         "Scenario": "sim.model.scenario", "ScenarioError": "sim.model.scenario",
+         "load_scenario": "sim.model.scenario"}
 """Public name -> the module that defines it."""
 
 __all__ = ["CeasefireModel", "Results", "Scenario", "ScenarioError", "__version__",

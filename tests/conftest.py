@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.model import CeasefireModel
-from sim.runner import run_replicates
-from sim.scenario import Scenario, load_scenario
+from sim.model.ceasefire import CeasefireModel
+from sim.model.scenario import Scenario, load_scenario
+from sim.studies.runner import run_replicates
 
 BASE: dict[str, Any] = {
     "scenario": {"name": "test-case", "start_min": -120.0, "horizon_h": 4.0,
@@ -178,7 +178,7 @@ def scripted_log(case: Scenario, rows: list[dict], *, section: str, side: str) -
     ({blamer: blamed}) and ``post_seen``; ``section`` and ``side`` are the defaults. By default a
     post sees every incident on a section where one stands (rule 9's draw, scripted).
     """
-    from sim.events import FIELDS, NO_ONE
+    from sim.model.events import FIELDS, NO_ONE
 
     sec = {n: i for i, n in enumerate(case.sections)}
     sides = {n: i for i, n in enumerate(case.side_names)}

@@ -19,13 +19,13 @@ pytest.importorskip("solara", reason="the app extra is not installed (pip instal
 import ipyvuetify as v
 import solara
 
-from sim import app
-from sim.cli import main
-from sim.figures import live
-from sim.model import CeasefireModel
-from sim.outcomes import collapse_min
-from sim.policies import RETALIATION_POLICIES
-from sim.scenario import BUNDLED, bundled_path, load_scenario, parameter_info
+from sim.faces import app
+from sim.faces.cli import main
+from sim.faces.figures import live
+from sim.model.ceasefire import CeasefireModel
+from sim.model.outcomes import collapse_min
+from sim.model.policies import RETALIATION_POLICIES
+from sim.model.scenario import BUNDLED, bundled_path, load_scenario, parameter_info
 
 CLASSROOM = "classroom-two-villages"
 KARABAKH = "karabakh-2020-10-10"
@@ -318,7 +318,7 @@ def test_a_bad_scenario_file_is_reported_before_serving(tmp_path: Path,
 def test_the_server_is_told_to_stay_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     from solara.server import settings
 
-    from sim.commands import app as command
+    from sim.faces.commands import app as command
 
     for key, value in command.OFFLINE_ENV.items():
         monkeypatch.setenv(key, value)
@@ -342,7 +342,7 @@ def test_the_page_opens_its_scenario_with_the_commands_overrides(monkeypatch: py
 
 
 def test_app_set_is_checked_before_serving(capsys: pytest.CaptureFixture[str]) -> None:
-    from sim.cli import main
+    from sim.faces.cli import main
 
     assert main(["app", "karabakh-2020-10-10", "--set", "peacekeepers.deterrence=2"]) == 2
     err = capsys.readouterr().err

@@ -39,7 +39,7 @@ else:
     sync_api = pytest.importorskip("playwright.sync_api",
                                    reason="playwright is not installed (pip install playwright)")
 
-from sim.app import model_params  # noqa: E402 - after the skips
+from sim.faces.app import model_params  # noqa: E402 - after the skips
 
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOT_ENV = "CEASEFIRE_SCREENSHOT"
@@ -63,7 +63,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     log = tmp_path_factory.mktemp("app") / "server.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from sim.cli import main; sys.exit(main())",
+            [sys.executable, "-c", "import sys; from sim.faces.cli import main; sys.exit(main())",
              "app", "--port", str(port), "--host", "127.0.0.1"],
             stdout=out, stderr=subprocess.STDOUT, cwd=REPO, env=dict(os.environ))
     url = f"http://127.0.0.1:{port}/"

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import baselines as bl
-from sim import scores
+from sim.studies import baselines as bl
+from sim.studies import scores
 
 DAY = 1440.0
 

@@ -11,7 +11,17 @@ import pandas as pd
 import pytest
 from conftest import base_data, write_case
 
-from sim.calibration import (
+from sim.faces.cli import main
+from sim.model.scenario import ScenarioError, bundled_dir, bundled_path, load_scenario
+from sim.records.observations import (
+    Settings,
+    monitor_seed,
+    observer,
+    record_frame,
+    synthetic_counts,
+    synthetic_record,
+)
+from sim.studies.calibration import (
     Prior,
     Spec,
     calibrate,
@@ -21,17 +31,7 @@ from sim.calibration import (
     weighted_quantile,
     write_calibrated,
 )
-from sim.cli import main
-from sim.observations import (
-    Settings,
-    monitor_seed,
-    observer,
-    record_frame,
-    synthetic_counts,
-    synthetic_record,
-)
-from sim.runner import map_runs, run_one
-from sim.scenario import ScenarioError, bundled_dir, bundled_path, load_scenario
+from sim.studies.runner import map_runs, run_one
 
 CLASSROOM = bundled_path("classroom-two-villages")
 KARABAKH = "karabakh-2020-10-10"
@@ -217,8 +217,8 @@ def test_calibrate_command_writes_sample_scenario_and_figures(tmp_path: Path, ca
 def test_marginals_figure_draws_observation_parameters():
     """A prior on the claim inflation (a spec-only parameter) gets its panel (it used to raise
     KeyError: the figure looked it up among the scenario's parameters)."""
-    from sim.calibration import Prior
-    from sim.figures.calibration import marginals
+    from sim.faces.figures.calibration import marginals
+    from sim.studies.calibration import Prior
 
     priors = [Prior("observations.claim_inflation", "loguniform", 0.5, 50.0),
               Prior("sides.*.force.discipline", "uniform", 0.3, 1.0)]

@@ -12,8 +12,11 @@ import pandas as pd
 import pytest
 import tomli_w
 
-import sim.calibration as calibration
-from sim.calibration import (
+import sim.studies.calibration as calibration
+from sim.faces.cli import main
+from sim.model.scenario import ScenarioError, apply_overrides, bundled_path, load_scenario, read_toml
+from sim.records.observations import synthetic_record
+from sim.studies.calibration import (
     SEPARATOR,
     calibrate_set,
     ess,
@@ -26,10 +29,7 @@ from sim.calibration import (
     set_distances,
     set_spec,
 )
-from sim.cli import main
-from sim.observations import synthetic_record
-from sim.runner import run_one
-from sim.scenario import ScenarioError, apply_overrides, bundled_path, load_scenario, read_toml
+from sim.studies.runner import run_one
 
 CLASSROOM = bundled_path("classroom-two-villages")
 HOURS = 12

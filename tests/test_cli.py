@@ -10,13 +10,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.cli import main
+from sim.faces.cli import main
 
 SMALL = ["classroom-two-villages", "--runs", "4", "--seed", "3", "--horizon", "6"]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sim.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "sim.faces.cli", *args], capture_output=True,
                           text=True, timeout=300)
 
 
@@ -106,7 +106,7 @@ def test_validate_says_fine_or_names_the_problem(tmp_path):
 
 
 def test_default_scenario_is_found_from_any_folder(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "sim.cli", "run", "--runs", "2", "--horizon", "1",
+    proc = subprocess.run([sys.executable, "-m", "sim.faces.cli", "run", "--runs", "2", "--horizon", "1",
                            "--json"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["scenario"] == "karabakh-2020-10-10"
@@ -209,7 +209,8 @@ def test_tables_are_byte_identical_on_one_or_two_workers(tmp_path, capsys):
 def _modules_after(statement: str) -> set[str]:
     """Which heavy modules a fresh interpreter has loaded after ``statement``."""
     probe = (f"import sys; {statement}; print(' '.join(m for m in "
-             "('mesa', 'matplotlib', 'scipy', 'sim.model', 'sim.calibration') if m in sys.modules))")
+             "('mesa', 'matplotlib', 'scipy', 'sim.model.ceasefire', 'sim.studies.calibration') "
+             "if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     return set(proc.stdout.splitlines()[-1].split()) if proc.stdout.strip() else set()
@@ -218,6 +219,8 @@ def _modules_after(statement: str) -> set[str]:
 def test_a_command_imports_only_what_it_needs():
     # `validate` never needs the model (Mesa), the figures (matplotlib) or the calibration;
     # `run` needs no calibration unless it draws from a posterior.
-    assert _modules_after("from sim.cli import main; main(['validate', 'classroom-two-villages'])") == set()
+    validate = "from sim.faces.cli import main; main(['validate', 'classroom-two-villages'])"
+    assert _modules_after(validate) == set()
     assert _modules_after("import sim") == set()
-    assert "sim.calibration" not in _modules_after("from sim.cli import build_parser; build_parser('run')")
+    parse_run = "from sim.faces.cli import build_parser; build_parser('run')"
+    assert "sim.studies.calibration" not in _modules_after(parse_run)

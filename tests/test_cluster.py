@@ -11,7 +11,7 @@ pytest.importorskip("pyarrow")
 
 from distributed import LocalCluster
 
-from sim import experiment
+from sim.studies import experiment
 
 SPEC = """\
 [experiment]

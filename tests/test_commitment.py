@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from conftest import base_data, binomial_check, events_of, poisson_check, run_model, with_mediator
 
-from sim.events import INITIATED, NO_ONE
-from sim.model import CeasefireModel
-from sim.policies import Grudger
-from sim.scenario import Scenario
+from sim.model.ceasefire import CeasefireModel
+from sim.model.events import INITIATED, NO_ONE
+from sim.model.policies import Grudger
+from sim.model.scenario import Scenario
 
 MakeCase = Callable[..., Scenario]
 

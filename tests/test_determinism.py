@@ -11,9 +11,9 @@ import pandas.testing as pdt
 import pytest
 from conftest import run_model
 
-from sim.model import CeasefireModel
-from sim.runner import run_replicates, run_seed
-from sim.scenario import Scenario
+from sim.model.ceasefire import CeasefireModel
+from sim.model.scenario import Scenario
+from sim.studies.runner import run_replicates, run_seed
 
 MakeCase = Callable[..., Scenario]
 BUSY = {"scenario.horizon_h": 3.0, "sides.*.force.offensive_intent": 0.5,

@@ -13,10 +13,11 @@ import pytest
 pytest.importorskip("pyarrow")
 pytest.importorskip("scipy")
 
-from sim import cli, experiment
-from sim.discover import NOISE, discover, feature_scores, knee, parse_condition, prim
-from sim.figures.discover import write_discovery_figure
-from sim.scenario import ScenarioError
+from sim.faces import cli
+from sim.faces.figures.discover import write_discovery_figure
+from sim.model.scenario import ScenarioError
+from sim.studies import experiment
+from sim.studies.discover import NOISE, discover, feature_scores, knee, parse_condition, prim
 
 TYPES = {"held": "bool", "collapse_min": "float", "violations_per_h": "float", "retaliation_share": "float"}
 KEPT = list(TYPES)

@@ -17,7 +17,7 @@ def _run(script: str, argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_new_policy_is_usable_by_name(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    from sim.policies import RETALIATION_POLICIES
+    from sim.model.policies import RETALIATION_POLICIES
 
     try:
         _run("new_policy.py", ["--runs", "6"], monkeypatch)

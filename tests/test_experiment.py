@@ -18,10 +18,11 @@ import pytest
 pytest.importorskip("pyarrow")
 pytest.importorskip("scipy")
 
-from sim import cli, experiment
-from sim.experiment import SpecError, load_spec
-from sim.runner import run_one
-from sim.scenario import bundled_path
+from sim.faces import cli
+from sim.model.scenario import bundled_path
+from sim.studies import experiment
+from sim.studies.experiment import SpecError, load_spec
+from sim.studies.runner import run_one
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 
@@ -115,7 +116,7 @@ def test_manifest_records_what_ran(reference: experiment.BatchResults) -> None:
 
 KILLED = """\
 import sys
-from sim import experiment
+from sim.studies import experiment
 if __name__ == "__main__":
     experiment.run(sys.argv[1], workers=1, out=sys.argv[2], progress=False)
 """
@@ -246,7 +247,7 @@ def test_cli_runs_a_spec_to_its_figure(tmp_path: Path, monkeypatch: pytest.Monke
 @pytest.mark.parametrize("name", ["erosion-curves", "mediation-phase-diagram", "order-delay"])
 def test_shipped_experiments_run_and_draw(name: str, tmp_path: Path) -> None:
     """Each shipped spec, at one replicate per point, runs and draws its figure."""
-    from sim.figures.batch import experiment_figure
+    from sim.faces.figures.batch import experiment_figure
 
     exp = load_spec(EXPERIMENTS / f"{name}.toml", {"experiment.replicates": 1})
     assert exp.spec.figure is not None
@@ -285,7 +286,7 @@ def test_workers_must_be_positive(tmp_path: Path) -> None:
 
 
 def test_phase_diagram_marks_a_calibrated_scenario_beside_the_base(tmp_path: Path) -> None:
-    from sim.figures.batch import calibrated_point
+    from sim.faces.figures.batch import calibrated_point
 
     text = bundled_path("classroom-two-villages").read_text()
     (tmp_path / "mine.toml").write_text(text, encoding="utf-8")

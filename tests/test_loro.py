@@ -1,4 +1,4 @@
-"""sim.loro: leave one record out, own parameters from their priors, variants compared pairwise.
+"""sim.studies.loro: leave one record out, own parameters from their priors, variants compared pairwise.
 
 Tiny synthetic records (4 h, the base case of conftest) keep the end-to-end fold fast.
 """
@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from test_scoring import claim_line, hourly, truce
 
-from sim import loro
-from sim.calibration import set_spec
-from sim.cli import main
-from sim.scoring import PREDICTORS
+from sim.faces.cli import main
+from sim.studies import loro
+from sim.studies.calibration import set_spec
+from sim.studies.scoring import PREDICTORS
 
 
 @pytest.fixture

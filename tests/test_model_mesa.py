@@ -10,8 +10,8 @@ from pathlib import Path
 import mesa
 import pandas as pd
 
-from sim.model import CeasefireModel
-from sim.scenario import load_scenario
+from sim.model.ceasefire import CeasefireModel
+from sim.model.scenario import load_scenario
 
 COLUMNS = {"t_min", "events", "interval_events", "initiated", "retaliation", "spillover",
            "sections_active", "forces_ordered", "holding", "accusations_by_east", "accusations_by_west"}

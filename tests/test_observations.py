@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from conftest import scripted_log
 
-from sim.observations import (
+from sim.model.scenario import ScenarioError, bundled_dir, load_scenario
+from sim.records.observations import (
     Settings,
     interval_excess,
     load_observations,
@@ -18,9 +19,8 @@ from sim.observations import (
     simulated,
     synthetic_record,
 )
-from sim.record import COLUMNS
-from sim.runner import run_one
-from sim.scenario import ScenarioError, bundled_dir, load_scenario
+from sim.records.record import COLUMNS
+from sim.studies.runner import run_one
 
 KARABAKH = "karabakh-2020-10-10"
 SOURCE = "https://example.org/report"

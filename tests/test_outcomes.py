@@ -1,4 +1,4 @@
-"""Outcome definitions (sim/outcomes.py) on hand-made logs with known answers, and on real runs."""
+"""Outcome definitions (sim/model/outcomes.py) on hand-made logs with known answers, and on real runs."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from conftest import run_model
 
-from sim.events import FIELDS, EventLog
-from sim.outcomes import (
+from sim.model.events import FIELDS, EventLog
+from sim.model.outcomes import (
     OUTCOMES,
     branching_ratio,
     collapse_min,
@@ -28,8 +28,8 @@ from sim.outcomes import (
     undefined,
     violations_per_h,
 )
-from sim.runner import run_replicates
-from sim.scenario import Scenario
+from sim.model.scenario import Scenario
+from sim.studies.runner import run_replicates
 
 MakeCase = Callable[..., Scenario]
 NAN = math.nan

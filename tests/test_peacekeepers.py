@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from conftest import base_data, binomial_check, events_of, poisson_check, run_model, with_mediator
 
-from sim.model import CeasefireModel
-from sim.runner import run_replicates
-from sim.scenario import Scenario
+from sim.model.ceasefire import CeasefireModel
+from sim.model.scenario import Scenario
+from sim.studies.runner import run_replicates
 
 MakeCase = Callable[..., Scenario]
 

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 from conftest import base_data, binomial_check, run_model, with_mediator
 
-from sim.draws import Draws
-from sim.model import CeasefireModel
-from sim.policies import (
+from sim.model.ceasefire import CeasefireModel
+from sim.model.draws import Draws
+from sim.model.policies import (
     RETALIATION_POLICIES,
     VIOLATION_RULES,
     Answer,
     RetaliationPolicy,
     ViolationRule,
 )
-from sim.scenario import Scenario
+from sim.model.scenario import Scenario
 
 MakeCase = Callable[..., Scenario]
 LADDER = (1.0, 2.5, 4.0)

@@ -1,7 +1,7 @@
 """Property-based tests: generated valid scenarios run and keep the log's invariants; generated
 corruptions of them are each rejected with one line naming the file and the key path.
 
-Parameter ranges come from the one definition in sim.scenario (parameter_info); unbounded ones are
+Parameter ranges come from the one definition in sim.model.scenario (parameter_info); unbounded ones are
 capped to keep the runs short.
 """
 
@@ -19,10 +19,10 @@ import pytest
 from conftest import no_hang, write_case
 from hypothesis import HealthCheck, given, settings
 
-from sim.events import CAUSES, NO_ONE
-from sim.model import CeasefireModel
-from sim.policies import RETALIATION_POLICIES, VIOLATION_RULES
-from sim.scenario import KIND_NAMES, ScenarioError, load_scenario, parameter_info
+from sim.model.ceasefire import CeasefireModel
+from sim.model.events import CAUSES, NO_ONE
+from sim.model.policies import RETALIATION_POLICIES, VIOLATION_RULES
+from sim.model.scenario import KIND_NAMES, ScenarioError, load_scenario, parameter_info
 
 # CI explores the same examples every time (a run that lands stays green); elsewhere each run
 # explores new ones. CEASEFIRE_HYPOTHESIS_EXAMPLES=400 searches harder.

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim import loro
+from sim.studies import loro
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "scoring"

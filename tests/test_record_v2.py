@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from conftest import base_data, scripted_log, write_case
 
-from sim.observations import (
+from sim.model.scenario import ScenarioError, load_scenario
+from sim.records.observations import (
     Settings,
     monitor_record,
     monitor_seed,
@@ -21,9 +22,8 @@ from sim.observations import (
     record_frame,
     simulated,
 )
-from sim.record import COLUMNS, outcome_at, read_record
-from sim.runner import run_seed
-from sim.scenario import ScenarioError, load_scenario
+from sim.records.record import COLUMNS, outcome_at, read_record
+from sim.studies.runner import run_seed
 
 SOURCE = "https://example.org/report"
 HEADER = ",".join(COLUMNS)

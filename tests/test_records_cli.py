@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from conftest import base_data, write_case
 
-from sim.cli import main
-from sim.importer import import_events, point_in_rings
-from sim.record import COLUMNS, read_record
-from sim.scenario import ScenarioError, load_scenario
+from sim.faces.cli import main
+from sim.model.scenario import ScenarioError, load_scenario
+from sim.records.importer import import_events, point_in_rings
+from sim.records.record import COLUMNS, read_record
 
 SOURCE = "https://example.org/report"
 EFFECTIVE = "2020-07-27T00:01:00+03:00"

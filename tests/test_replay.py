@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from sim import cli
-from sim.figures.replay import ReplayFigure
-from sim.model import CeasefireModel
-from sim.replay import ReplayError, frame_times, replay
-from sim.runner import run_replicates, run_seed
+from sim.faces import cli
+from sim.faces.figures.replay import ReplayFigure
+from sim.faces.replay import ReplayError, frame_times, replay
+from sim.model.ceasefire import CeasefireModel
+from sim.studies.runner import run_replicates, run_seed
 
 SMALL = (320, 180)
 

@@ -1,4 +1,4 @@
-"""The rules of sim/agents.py, one by one: each is switched off or contrasted, and measured.
+"""The rules of sim/model/agents.py, one by one: each is switched off or contrasted, and measured.
 
 Stochastic checks compare a count or share with its exact expectation under the rule, within
 four standard errors (Poisson: sqrt(mean); binomial: sqrt(p(1-p)/n)); the replicate counts are
@@ -24,9 +24,9 @@ from conftest import (
     with_mediator,
 )
 
-from sim.events import INITIATED, NO_ONE
-from sim.model import CeasefireModel
-from sim.scenario import Scenario
+from sim.model.ceasefire import CeasefireModel
+from sim.model.events import INITIATED, NO_ONE
+from sim.model.scenario import Scenario
 
 MakeCase = Callable[..., Scenario]
 ONLY = "rules.violation"

@@ -1,4 +1,4 @@
-"""Simulation-based calibration (sim.sbc): the rank statistic, the synthetic monitor record, a
+"""Simulation-based calibration (sim.studies.sbc): the rank statistic, the synthetic monitor record, a
 small check of the calibration's coverage, and the README's numbers against the committed CSV."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from sim.calibration import Prior
-from sim.sbc import (
+from sim.studies.calibration import Prior
+from sim.studies.sbc import (
     DEFAULT_SETUP,
     check_truth,
     draw_truth,

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from conftest import base_data, write_case
 
-from sim.policies import RETALIATION_POLICIES, VIOLATION_RULES
-from sim.scenario import (
+from sim.model.policies import RETALIATION_POLICIES, VIOLATION_RULES
+from sim.model.scenario import (
     ScenarioError,
     apply_overrides,
     load_scenario,

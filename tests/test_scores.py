@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sim import scores
+from sim.studies import scores
 
 
 def ks_critical(n: int, alpha: float = 1e-3) -> float:

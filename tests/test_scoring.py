@@ -1,4 +1,4 @@
-"""``ceasefire score`` and sim.scoring: forecasts scored against a record, beside baselines.
+"""``ceasefire score`` and sim.studies.scoring: forecasts scored against a record, beside baselines.
 
 Tiny synthetic scenarios (4 h, two monitored sections) and records written to ``tmp_path``.
 """
@@ -13,12 +13,13 @@ import pandas as pd
 import pytest
 from conftest import base_data, write_case
 
-from sim import scoring
-from sim.cli import main
-from sim.observations import Settings, monitor_seed, observations, observer, simulated
-from sim.record import COLUMNS, read_record
-from sim.runner import map_runs
-from sim.scenario import load_scenario
+from sim.faces.cli import main
+from sim.faces.figures import scoring as score_files
+from sim.model.scenario import load_scenario
+from sim.records.observations import Settings, monitor_seed, observations, observer, simulated
+from sim.records.record import COLUMNS, read_record
+from sim.studies import scoring
+from sim.studies.runner import map_runs
 
 SOURCE = "https://example.org/report"
 RUNS = 12
@@ -91,7 +92,7 @@ def test_the_table_has_the_documented_columns_and_brier_is_undefined_not_zero(ca
     assert result.first_violation == (10.0, 40.0)
     # 8 windows end after t = 0 in each section; those ending by t = 0 are the history.
     assert len(result.windows) == 8 and (result.windows["end_min"] > 0).all()
-    written = scoring.write_outputs(result, tmp_path / "out")
+    written = score_files.write_outputs(result, tmp_path / "out")
     assert sorted(p.name for p in written) == ["score-bands.png", "scores.csv", "skill.csv"]
     back = pd.read_csv(tmp_path / "out" / "scores.csv")
     assert back["brier"].isna().all()  # an empty cell, never 0
@@ -176,9 +177,9 @@ def test_an_error_while_writing_leaves_nothing(cases, tmp_path, monkeypatch):
     def broken(_result: object) -> None:
         raise RuntimeError("figure failed")
 
-    monkeypatch.setattr(scoring, "bands_figure", broken)
+    monkeypatch.setattr(score_files, "bands_figure", broken)
     with pytest.raises(RuntimeError):
-        scoring.write_outputs(result, tmp_path / "out")
+        score_files.write_outputs(result, tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []
 
 

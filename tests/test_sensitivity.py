@@ -14,9 +14,9 @@ from scipy.stats import binom
 pytest.importorskip("SALib")
 pytest.importorskip("pyarrow")
 
-from sim import cli
-from sim.experiment import BatchResults, SpecError, load_spec
-from sim.sensitivity import NoisyIndices, analyse, index_warnings, point_statistic, sobol_with_noise
+from sim.faces import cli
+from sim.studies.experiment import BatchResults, SpecError, load_spec
+from sim.studies.sensitivity import NoisyIndices, analyse, index_warnings, point_statistic, sobol_with_noise
 
 SPEC = """\
 [experiment]
@@ -171,9 +171,9 @@ def test_cli_needs_a_design(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
 
 def test_the_shipped_design_runs_small_and_draws(tmp_path: Path) -> None:
-    from sim.figures import save
-    from sim.figures.batch import sensitivity_bars
-    from sim.sensitivity import run
+    from sim.faces.figures import save
+    from sim.faces.figures.batch import sensitivity_bars
+    from sim.studies.sensitivity import run
 
     spec = Path(__file__).resolve().parent.parent / "experiments" / "sensitivity.toml"
     result = run(spec, base_samples=2, replicates=1, workers=1, out=tmp_path / "s", progress=False)
@@ -194,7 +194,7 @@ TRUE = np.array([0.9, 0.1, 0.0])
 def bernoulli_runs(n: int, replicates: int, rng: np.random.Generator,
                    p: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """0/1 runs (points × replicates) of the additive model on SALib's design of ``n`` base rows."""
-    from sim.experiment_spec import SensitivitySpec, unit_sample
+    from sim.studies.experiment_spec import SensitivitySpec, unit_sample
 
     x = unit_sample(SensitivitySpec(method="sobol", base_samples=n), 3, np.random.default_rng(1))
     prob = 0.1 + 0.6 * x[:, 0] + 0.2 * x[:, 1] if p is None else p(x)

@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 from conftest import base_data, write_case
 
-from sim.calibration import Prior, as_overrides
-from sim.runner import map_runs
-from sim.scenario import ScenarioError, apply_overrides, load_scenario
+from sim.model.scenario import ScenarioError, apply_overrides, load_scenario
+from sim.studies.calibration import Prior, as_overrides
+from sim.studies.runner import map_runs
 
 SILENT = {"sides.*.force.war_rate_per_h": 0.0, "sides.*.force.ceasefire_rate_per_h": 0.0}
 """With these reaching every force, nobody ever fires."""
@@ -113,7 +113,7 @@ def test_a_bad_side_default_is_reported_once_where_the_override_put_it(own_file:
 def test_cli_set_reaches_forces_with_their_own_values(own_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "sim.cli", "run", str(own_file), "--runs", "2", "--horizon", "2",
+        [sys.executable, "-m", "sim.faces.cli", "run", str(own_file), "--runs", "2", "--horizon", "2",
          "--out", str(out), *[a for k, v in SILENT.items() for a in ("--set", f"{k}={v}")]],
         capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -121,7 +121,7 @@ def test_cli_set_reaches_forces_with_their_own_values(own_file: Path, tmp_path: 
 
 
 def test_experiment_grid_reaches_forces_with_their_own_values(own_file: Path, tmp_path: Path) -> None:
-    from sim import experiment
+    from sim.studies import experiment
 
     spec = tmp_path / "spec.toml"
     spec.write_text(f"""
@@ -159,7 +159,7 @@ def test_calibration_prior_application_reaches_forces_with_their_own_values(own_
 
 def test_classroom_slider_reaches_forces_with_their_own_values(own_file: Path) -> None:
     pytest.importorskip("solara", reason="the app extra is not installed (pip install -e '.[app]')")
-    from sim import app
+    from sim.faces import app
 
     control = next(c for c in app.CONTROLS if c.path == "sides.*.force.discipline")
     spec = app.control_spec(load_scenario(own_file), control)

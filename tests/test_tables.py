@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim import tables
-from sim.runner import run_replicates
-from sim.tables import csv_bytes, write_csv_atomic
+from sim.studies import tables
+from sim.studies.runner import run_replicates
+from sim.studies.tables import csv_bytes, write_csv_atomic
 
 
 def _pandas(frame: pd.DataFrame, float_format: str | None = "%.6g") -> bytes:

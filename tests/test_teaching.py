@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.runner import Results, run_replicates
+from sim.studies.runner import Results, run_replicates
 
 CLASSROOM = "classroom-two-villages"
 RUNS = 200
@@ -143,5 +143,5 @@ def test_exercise_4_a_post_on_the_ridge_holds_the_truce() -> None:
 
 @pytest.mark.parametrize("control", [DISCIPLINE, POLICY, PROBABILITY, EFFECTIVENESS, CAPACITY])
 def test_the_exercises_use_controls_the_page_has(control: str) -> None:
-    app = pytest.importorskip("sim.app", reason="the app extra is not installed")
+    app = pytest.importorskip("sim.faces.app", reason="the app extra is not installed")
     assert control in {c.path for c in app.CONTROLS}

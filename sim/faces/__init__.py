@@ -1,0 +1,1 @@
+"""Faces: the command line, the classroom page, replays and figures."""

@@ -1,0 +1,1 @@
+"""The model: the scenario it is built from, its agents and rules, the clock and the outcomes."""

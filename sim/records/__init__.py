@@ -1,0 +1,1 @@
+"""Records of real truces: the record format, observation models, import and the library."""

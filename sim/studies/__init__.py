@@ -1,0 +1,1 @@
+"""Runs and studies: replicate runs, experiment batches, sensitivity, discovery, calibration and scoring."""

@@ -1,0 +1,269 @@
+"""Simulation-based calibration (SBC): does the ABC-SMC calibration recover the truth?
+
+Talts, Betancourt, Simpson, Vehtari & Gelman (2018), "Validating Bayesian inference algorithms
+with simulation-based calibration", arXiv:1804.06788. If the calibration is right, then for a
+truth drawn from the prior, a record simulated from it and the posterior computed from that
+record, the truth is a draw from the posterior: its rank among the posterior particles is uniform
+and every 90% interval holds it nine times in ten, averaged over truths.
+
+For each truth ``k`` of a check seeded ``S``:
+
+1. its parameters are drawn from the priors (in unit space) by a generator of
+   ``SeedSequence(S, spawn_key=(TRUTHS, k))``;
+2. the scenario runs once with them (run ``k`` of batch ``S``: ``sim.studies.runner.run_seed(S, k)``),
+   and the monitor of that run writes its counts (:func:`sim.records.observations.synthetic_counts`,
+   its draws from ``monitor_seed(S, k)``): a record like the real ones' monitor lines, the
+   posts' violations and explosions per post section per ``bin_min``;
+3. :func:`sim.studies.calibration.calibrate` runs against that record with seed
+   :func:`calibration_seed` ``(S, k)``, a seed of its own, on one process;
+4. per parameter: the truth's weighted rank among the final particles (:func:`weighted_rank`),
+   whether it lies inside the weighted 90% interval, and the interval's width over the prior
+   90% interval's width, both in the prior's unit space (log for log-uniform priors), so 1 means
+   "the record taught nothing".
+
+Truths are independent tasks, each a function of ``(setup, S, k)`` only; workers share them
+out, so results never depend on the number of workers.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.model.scenario import Scenario, ScenarioError, bundled_path, load_scenario
+from sim.records.observations import Settings, monitor_seed, observer, synthetic_counts
+from sim.studies.calibration import Prior, Spec, calibrate, prior_values, weighted_quantile
+from sim.studies.runner import run_one
+
+TRUTHS = 0x73626374
+"""Tag of the truths' parameter streams: ``SeedSequence(S, spawn_key=(TRUTHS, k))``."""
+CALIBRATIONS = 0x73626361
+"""Tag of the streams that seed each truth's calibration."""
+LEVEL = 0.9
+"""The central interval checked: 90%."""
+PRIOR_WIDTH = LEVEL
+"""Width of a prior's 90% interval in its unit space (every prior is uniform there)."""
+INFORMABLE_RATIO = 0.5
+"""A parameter is informable when its mean posterior width is at most half the prior's."""
+RANK_BINS = 10
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What an SBC check calibrates: a scenario, priors, the record's shape and the budget."""
+
+    scenario: Path
+    priors: tuple[Prior, ...]
+    horizon_h: float = 24.0
+    """Hours after t = 0 that the truth runs and the calibration runs simulate."""
+    windows: tuple[tuple[float, float], ...] = ((-240.0, 0.0), (0.0, 480.0), (480.0, 1440.0))
+    """The monitor's reporting periods (min, from, to): a few long ones, so the calibration
+    compares few statistics (ABC's tolerance grows with their number). Their edges must be
+    multiples of ``bin_min`` from the scenario's start."""
+    bin_min: float = 240.0
+    """The finest reporting period (min) the windows are summed from."""
+    particles: int = 100
+    budget: int = 8000
+    """Simulations each calibration may spend."""
+    quantile: float = 0.5
+    min_acceptance: float = 0.01
+    kinds: tuple[str, ...] = ("violations",)
+    """Which of the monitor's count lines the record keeps."""
+    settings: Settings = field(default_factory=Settings)
+
+
+DEFAULT_SETUP = Setup(
+    scenario=bundled_path("classroom-peacekeepers"),
+    priors=(
+        # Informed by the counts after t = 0 (incidents per hour under the order).
+        Prior("sides.*.force.ceasefire_rate_per_h", "loguniform", 0.1, 10.0),
+        # Informed by the counts before t = 0, where the war-time rate is known.
+        Prior("peacekeepers.recorded_per_incident_mean", "uniform", 1.0, 6.0),
+        # Commitment lost per severity point blamed on the other side: expected to be left
+        # uninformed by one day of counts (it shows only when a command abandons the truce); the
+        # check measures it (README: mean width 0.94 of the prior's).
+        Prior("sides.*.command.violation_cost", "uniform", 0.0, 0.02),
+    ),
+)
+"""The committed benchmark's setup: the classroom ridge with its peacekeepers' post, one day."""
+
+
+def calibration_seed(seed: int, truth: int) -> int:
+    """The calibration seed of truth ``truth`` in a check seeded ``seed`` (a 32-bit integer)."""
+    return int(np.random.SeedSequence(seed, spawn_key=(CALIBRATIONS, truth)).generate_state(1)[0])
+
+
+def draw_truth(setup: Setup, seed: int, truth: int) -> np.ndarray:
+    """Parameter values of truth ``truth``: one draw from the priors (their order)."""
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(TRUTHS, truth))))
+    return prior_values(setup.priors, rng.random((1, len(setup.priors))))[0]
+
+
+def truth_case(setup: Setup, values: np.ndarray) -> Scenario:
+    """The scenario at the truth's parameters, run to the setup's horizon."""
+    overrides = {p.path: (int(v) if p.integer else float(v))
+                 for p, v in zip(setup.priors, values, strict=True)}
+    return load_scenario(setup.scenario, {**overrides, "scenario.horizon_h": setup.horizon_h})
+
+
+def synthetic_monitor_record(setup: Setup, values: np.ndarray, seed: int, truth: int) -> pd.DataFrame:
+    """The count lines the monitor of run ``truth`` (batch ``seed``) at ``values`` writes."""
+    case = truth_case(setup, values)
+    if case.peacekeepers is None:
+        raise ScenarioError(f"{setup.scenario}: peacekeepers: an SBC check needs a [peacekeepers] "
+                            "table (its posts write the synthetic counts)")
+    log = run_one(case, seed, truth, keep_steps=False).events
+    counts = synthetic_counts(log, case, observer(case, monitor_seed(seed, truth), setup.settings),
+                              bin_min=setup.bin_min, until_min=setup.horizon_h * 60.0)
+    return merge_windows(counts[counts["kind"].isin(setup.kinds)], setup.windows)
+
+
+def merge_windows(counts: pd.DataFrame, windows: Sequence[tuple[float, float]]) -> pd.DataFrame:
+    """Count lines summed into ``windows`` (per section and kind): one line per window.
+
+    Raises ValueError when a window's edges do not fall on the lines' edges.
+    """
+    out = []
+    for (section, kind), lines in counts.groupby(["section", "kind"], sort=False):
+        for a, b in windows:
+            inside = lines[(lines["t_min_earliest"] >= a) & (lines["t_min_latest"] < b)]
+            starts, ends = inside["t_min_earliest"].to_numpy(), inside["t_min_latest"].to_numpy() + 1e-6
+            if len(inside) == 0 or starts.min() != a or not np.isclose(ends.max(), b):
+                raise ValueError(f"window {a:g} to {b:g} min does not fall on the count lines' edges")
+            line = inside.iloc[0].copy()
+            line["t_min_latest"] = inside["t_min_latest"].max()
+            line["count"] = int(inside["count"].sum())
+            line["note"] = f"synthetic: the monitor's {kind} in {section}"
+            out.append(line)
+    return pd.DataFrame(out).reset_index(drop=True).astype(counts.dtypes.to_dict())
+
+
+def weighted_rank(x: np.ndarray, w: np.ndarray, truth: float) -> float:
+    """The truth's normalised rank among weighted particles: the posterior weight below it,
+    plus half the weight of particles equal to it (mid-rank for ties). In [0, 1]; uniform over
+    truths when the posterior is calibrated.
+    """
+    x, w = np.asarray(x, dtype=float), np.asarray(w, dtype=float)
+    total = w.sum()
+    if not total > 0:
+        raise ValueError("weights must sum to a positive number")
+    return float((w[x < truth].sum() + 0.5 * w[x == truth].sum()) / total)
+
+
+def check_truth(setup: Setup, seed: int, truth: int) -> list[dict[str, float | int | str | bool]]:
+    """Calibrate against truth ``truth``'s synthetic record; one row per parameter."""
+    values = draw_truth(setup, seed, truth)
+    record = synthetic_monitor_record(setup, values, seed, truth)
+    cal_seed = calibration_seed(seed, truth)
+    with tempfile.TemporaryDirectory(prefix="sbc-") as tmp:
+        events = Path(tmp) / f"truth-{truth}.events.csv"
+        record.to_csv(events, index=False)
+        spec = Spec(source=setup.scenario, scenario_path=setup.scenario, events_path=events,
+                    priors=setup.priors, particles=setup.particles, budget=setup.budget,
+                    seed=cal_seed, quantile=setup.quantile, min_acceptance=setup.min_acceptance,
+                    horizon_h=setup.horizon_h, settings=setup.settings)
+        post = calibrate(spec, workers=1, progress=False)
+    pop = post.last
+    lo_q, hi_q = (1 - LEVEL) / 2, (1 + LEVEL) / 2
+    rows: list[dict[str, float | int | str | bool]] = []
+    for k, prior in enumerate(setup.priors):
+        x, true = pop.values[:, k], float(values[k])
+        q_lo, q_hi = weighted_quantile(x, pop.weights, [lo_q, hi_q])
+        z_lo, z_hi = prior.to_unit(np.array([q_lo, q_hi]))
+        rows.append({"truth": truth, "parameter": prior.path, "value": true,
+                     "rank": weighted_rank(x, pop.weights, true),
+                     "q05": float(q_lo), "q95": float(q_hi), "inside": bool(q_lo <= true <= q_hi),
+                     "width_ratio": float(z_hi - z_lo) / PRIOR_WIDTH,
+                     "populations": len(post.populations), "tolerance": pop.tolerance,
+                     "simulations": post.simulations,
+                     "ess": float(pop.weights.sum() ** 2 / np.sum(pop.weights ** 2))})
+    return rows
+
+
+def _check_truth_task(args: tuple[Setup, int, int]) -> list[dict[str, float | int | str | bool]]:
+    return check_truth(*args)
+
+
+def run_sbc(setup: Setup, truths: int, seed: int = 0, *, workers: int = 1,
+            on_done: Callable[[int], None] | None = None) -> pd.DataFrame:
+    """Run the check over truths ``0 .. truths-1``: one row per truth and parameter, in order.
+
+    Each truth is one task; ``workers`` processes share them (same table for any number).
+    """
+    if truths < 1:
+        raise ValueError(f"truths must be ≥ 1, got {truths}")
+    if workers < 1:
+        raise ValueError(f"workers must be ≥ 1, got {workers}")
+    if seed < 0:
+        raise ValueError(f"seed must be ≥ 0, got {seed}")
+    tasks = [(setup, seed, k) for k in range(truths)]
+    rows: list[dict[str, float | int | str | bool]] = []
+    if workers == 1:
+        for task in tasks:
+            rows.extend(_check_truth_task(task))
+            if on_done:
+                on_done(1)
+    else:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            for done in pool.map(_check_truth_task, tasks):  # in truth order, whoever ran it
+                rows.extend(done)
+                if on_done:
+                    on_done(1)
+    return pd.DataFrame(rows)
+
+
+def coverage_interval(hits: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Clopper-Pearson interval of a binomial proportion ``hits / n`` (exact, conservative)."""
+    from scipy import stats
+
+    a = (1 - level) / 2
+    low = 0.0 if hits == 0 else float(stats.beta.ppf(a, hits, n - hits + 1))
+    high = 1.0 if hits == n else float(stats.beta.ppf(1 - a, hits + 1, n - hits))
+    return low, high
+
+
+def summarize(table: pd.DataFrame, priors: Sequence[Prior]) -> pd.DataFrame:
+    """Per parameter: truths, coverage of the 90% intervals with its 95% interval, mean width
+    ratio, whether it is informable, and the rank histogram (``RANK_BINS`` counts)."""
+    rows = []
+    for prior in priors:
+        part = table[table["parameter"] == prior.path]
+        n, hits = len(part), int(part["inside"].sum())
+        if n == 0:
+            raise ValueError(f"no truths for parameter {prior.path}")
+        low, high = coverage_interval(hits, n)
+        width = float(part["width_ratio"].mean())
+        counts = np.histogram(part["rank"].to_numpy(dtype=float), bins=RANK_BINS, range=(0.0, 1.0))[0]
+        rows.append({"parameter": prior.path,
+                     "prior": f"{prior.distribution} {prior.low:g}-{prior.high:g}",
+                     "truths": n, "inside": hits, "coverage": hits / n, "coverage_low": low,
+                     "coverage_high": high, "mean_width_ratio": width,
+                     "informable": width <= INFORMABLE_RATIO,
+                     **{f"rank_{b}": int(c) for b, c in enumerate(counts)}})
+    return pd.DataFrame(rows)
+
+
+def meets_target(summary: pd.DataFrame, low: float = 0.85, high: float = 0.95) -> pd.Series:
+    """Per parameter: whether an informable parameter's coverage lies in ``[low, high]`` (the
+    issue's benchmark target); NaN for parameters that are not informable (no target)."""
+    ok = summary["coverage"].between(low, high)
+    return ok.where(summary["informable"], math.nan)
+
+
+def markdown(summary: pd.DataFrame) -> str:
+    """The summary as the Markdown table the README shows (one row per parameter)."""
+    out = ["| parameter | prior | truths | 90% coverage (95% CI) | mean width / prior | informable |",
+           "|---|---|---|---|---|---|"]
+    for r in summary.itertuples(index=False):
+        out.append(f"| `{r.parameter}` | {r.prior} | {r.truths} | {r.coverage:.2f} "
+                   f"({r.coverage_low:.2f}–{r.coverage_high:.2f}) | {r.mean_width_ratio:.2f} | "
+                   f"{'yes' if r.informable else 'no'} |")
+    return "\n".join(out)
