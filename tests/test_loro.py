@@ -97,3 +97,21 @@ def test_one_window_gives_no_interval_and_no_verdict():
     assert not row["distinguishable"]
     again = loro.variant_differences(loro.folds_from_windows(loro.variant_windows([f]))).iloc[0]
     assert again["difference"] == row["difference"] == 3.0
+
+
+def test_the_base_rate_reference_is_the_other_records_share_of_collapses():
+    from sim.studies.loro import base_rate_brier
+
+    records = ["karabakh-2020-10-10", "donbas-2020-07-27", "donbas-2018-08-29", "yemen-2022-04-02"]
+    ref = base_rate_brier(records).set_index("record")
+    # Karabakh collapsed by 72 h and 7 days (unknown earlier); the two records that settle those
+    # horizons held, so the base rate says 0 and misses by 1 at both.
+    assert ref.loc["karabakh-2020-10-10", "truth"] == "? ? 1 1"
+    assert ref.loc["karabakh-2020-10-10", "horizons"] == 2
+    assert ref.loc["karabakh-2020-10-10", "brier_base_rate"] == pytest.approx(1.0)
+    # Donbas 2020 held at every horizon; of the others only Yemen settles 6 h and 24 h (held),
+    # and 72 h / 7 days are 1 of 2 collapsed: (0 + 0 + 0.25 + 0.25) / 4.
+    assert ref.loc["donbas-2020-07-27", "brier_base_rate"] == pytest.approx(0.125)
+    # A record whose lines settle no horizon has no score.
+    assert ref.loc["donbas-2018-08-29", "horizons"] == 0
+    assert math.isnan(ref.loc["donbas-2018-08-29", "brier_base_rate"])

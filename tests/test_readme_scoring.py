@@ -18,6 +18,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
     ("leave-one-out.csv", loro.readme_table),
     ("leave-one-out-widths.csv", loro.readme_widths),
     ("variants.csv", loro.readme_variants),
+    ("leave-one-out.csv", loro.readme_brier),
 ])
 def test_the_readme_shows_the_committed_tables(csv, render):
     table = pd.read_csv(DOCS / csv, keep_default_na=True)

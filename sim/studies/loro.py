@@ -362,3 +362,48 @@ def readme_widths(widths: pd.DataFrame) -> str:
         lines.append(f"| `{name}` | {sub['prior'].iloc[0]} | "
                      f"{r.min():.2f}, {r.median():.2f}, {r.max():.2f} |")
     return "\n".join(lines)
+
+
+def base_rate_brier(records: Sequence[str]) -> pd.DataFrame:
+    """The reference for the Brier score: per record, the *climatological* forecast of "collapsed
+    by 6 h / 24 h / 72 h / 7 days", the share of the other records that had collapsed by then
+    (among those whose outcome lines settle it; :func:`sim.records.record.outcome_at`), scored
+    against the record's own truth over the horizons both define (NaN when none).
+
+    It needs no runs, so it is computed from the records, not stored with the folds. Columns:
+    record, truth (per horizon: 1 collapsed, 0 held, blank unknown), horizons, brier_base_rate.
+    """
+    from sim.studies.scoring import HORIZONS_H, _load, record_collapse_truth
+
+    truths = {r: record_collapse_truth(_load(r)[1])[0] for r in records}
+    rows = []
+    for r in records:
+        others = np.array([truths[o] for o in records if o != r], dtype=float)
+        others = others.reshape(-1, len(HORIZONS_H))
+        known = np.isfinite(others).sum(axis=0)
+        rate = np.where(known > 0, np.nansum(others, axis=0) / np.maximum(known, 1), math.nan)
+        truth = truths[r]
+        ok = np.isfinite(rate) & np.isfinite(truth)
+        rows.append({"record": r,
+                     "truth": " ".join("?" if not np.isfinite(x) else str(int(x)) for x in truth),
+                     "horizons": int(ok.sum()),
+                     "brier_base_rate": (float(np.mean((rate[ok] - truth[ok]) ** 2)) if ok.any()
+                                         else math.nan)})
+    return pd.DataFrame(rows)
+
+
+def readme_brier(table: pd.DataFrame) -> str:
+    """The model's Brier score of collapse (from the leave-one-out CSV) beside the base-rate
+    reference of :func:`base_rate_brier`, as the README's markdown table."""
+    from sim.studies.scoring import HORIZONS_H
+
+    ref = base_rate_brier(list(dict.fromkeys(table["record"]))).set_index("record")
+    model = table[table["predictor"] == "model"].set_index("record")
+    lines = [f"| left-out record | truth at {' / '.join(f'{h} h' for h in HORIZONS_H)} "
+             "(1 collapsed, 0 held, ? unknown) | horizons scored | Brier: model | "
+             "Brier: base rate of the others |",
+             "|---|---|---|---|---|"]
+    for record, row in ref.iterrows():
+        lines.append(f"| {record} | {row['truth']} | {row['horizons']} | "
+                     f"{_num(model.loc[record, 'brier'])} | {_num(row['brier_base_rate'])} |")
+    return "\n".join(lines)
