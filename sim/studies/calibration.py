@@ -156,6 +156,10 @@ class Spec:
     def paths(self) -> list[str]:
         return [p.path for p in self.priors]
 
+    def parameters(self) -> list[tuple[str, Prior, int | None]]:
+        """(column, prior, None) per prior: the layout of :meth:`SetSpec.parameters`."""
+        return [(p.path, p, None) for p in self.priors]
+
 
 SPEC_KEYS = {"calibration": ("scenario", "events_file", "particles", "budget", "seed", "quantile",
                              "min_acceptance", "min_ess", "horizon_h"),
@@ -444,34 +448,45 @@ class Posterior:
         return pd.DataFrame(self.history)
 
     def table(self) -> pd.DataFrame:
-        """The posterior sample: one row per particle, with its weight and distance."""
+        """The posterior sample, one row per particle: particle, weight, distance, then the
+        (shared) key paths and, for a set, ``<record>::<key path>``."""
         pop = self.last
         frame = pd.DataFrame({"particle": np.arange(len(pop.weights)), "weight": pop.weights,
                               "distance": pop.distances})
-        for k, prior in enumerate(self.spec.priors):
+        for k, (column, prior, _) in enumerate(self.spec.parameters()):
             col = pop.values[:, k]
-            frame[prior.path] = col.astype(np.int64) if prior.integer else col
+            if isinstance(prior, Choice):
+                frame[column] = [prior.values[int(i)] for i in col]
+            else:
+                frame[column] = col.astype(np.int64) if prior.integer else col
         return frame
 
     def quantiles(self, q: Sequence[float] = (0.05, 0.5, 0.95)) -> pd.DataFrame:
-        """Weighted posterior quantiles of each parameter, beside its prior range."""
+        """Weighted quantiles of each numeric parameter, with its prior and the width ratio
+        (posterior 90% over prior 90%, in the prior's unit space)."""
         pop = self.last
         rows = []
-        for k, prior in enumerate(self.spec.priors):
+        for k, (column, prior, _) in enumerate(self.spec.parameters()):
+            if isinstance(prior, Choice):
+                continue
             qs = weighted_quantile(pop.values[:, k], pop.weights, q)
-            rows.append({"parameter": prior.path,
+            z05, z95 = weighted_quantile(pop.z[:, k], pop.weights, [0.05, 0.95])
+            rows.append({"parameter": column,
                          "prior": f"{prior.distribution}({prior.low:g}, {prior.high:g})",
-                         "scenario": self.original.get(prior.path, math.nan),
-                         **{f"q{round(100 * p):02d}": v for p, v in zip(q, qs, strict=True)}})
+                         "scenario": self.original.get(column, math.nan),
+                         **{f"q{round(100 * p):02d}": v for p, v in zip(q, qs, strict=True)},
+                         "width_ratio": (z95 - z05) / 0.9})
         return pd.DataFrame(rows)
 
     def medians(self) -> dict[str, float | int]:
-        """Posterior medians, rounded to 4 significant digits (integers for integer parameters)."""
+        """Posterior medians of the numeric parameters, rounded to 4 significant digits
+        (integers for integer parameters)."""
         pop = self.last
         out: dict[str, float | int] = {}
-        for k, prior in enumerate(self.spec.priors):
-            m = float(weighted_quantile(pop.values[:, k], pop.weights, [0.5])[0])
-            out[prior.path] = round(m) if prior.integer else float(f"{m:.4g}")
+        for k, (column, prior, _) in enumerate(self.spec.parameters()):
+            if isinstance(prior, Prior):
+                m = float(weighted_quantile(pop.values[:, k], pop.weights, [0.5])[0])
+                out[column] = round(m) if prior.integer else float(f"{m:.4g}")
         return out
 
 
@@ -486,12 +501,9 @@ def weighted_quantile(x: np.ndarray, w: np.ndarray, q: Sequence[float]) -> np.nd
 
 
 def calibration_case(spec: Spec) -> tuple[Scenario, list[Statistic], float]:
-    """The scenario shortened to the horizon the statistics need, the statistics, the horizon (min)."""
-    case = load_scenario(spec.scenario_path)
-    stats = load_observations(case, spec.events_path, spec.settings)
-    horizon_h = spec.horizon_h or max(1.0, math.ceil(needed_minutes(stats) / 60.0))
-    short = case.with_overrides({"scenario.horizon_h": horizon_h}, origin=str(spec.source))
-    return short, stats, horizon_h * 60.0
+    """The scenario shortened to the horizon the statistics need, the statistics, the horizon
+    (min): :func:`record_case` of the spec's one record."""
+    return record_case(as_set_spec(spec).records[0])
 
 
 def calibrate(spec: Spec, *, budget: int | None = None, seed: int | None = None, workers: int = 1,
@@ -948,7 +960,7 @@ def check_set_budget(budget: int, particles: int, records: int, where: str) -> N
 
 def record_case(rec: RecordSpec) -> tuple[Scenario, list[Statistic], float]:
     """A record's scenario shortened to the horizon its statistics need, the statistics, the
-    horizon (min); as :func:`calibration_case`."""
+    horizon (min)."""
     case = load_scenario(rec.scenario_path)
     stats = load_observations(case, rec.events_path, rec.settings)
     if not stats:
@@ -1040,45 +1052,6 @@ class SetPosterior(Posterior):
     record_statistics: list[list[Statistic]] = field(default_factory=list)
     scales_by_population: list[list[np.ndarray]] = field(default_factory=list)
     """The statistic scales each population's tolerance was computed on, per record."""
-    def table(self) -> pd.DataFrame:
-        """Columns: particle, weight, distance, shared key paths, ``<record>::<key path>``."""
-        pop = self.last
-        frame = pd.DataFrame({"particle": np.arange(len(pop.weights)), "weight": pop.weights,
-                              "distance": pop.distances})
-        for k, (column, prior, _) in enumerate(self.spec.parameters()):
-            col = pop.values[:, k]
-            if isinstance(prior, Choice):
-                frame[column] = [prior.values[int(i)] for i in col]
-            else:
-                frame[column] = col.astype(np.int64) if prior.integer else col
-        return frame
-
-    def quantiles(self, q: Sequence[float] = (0.05, 0.5, 0.95)) -> pd.DataFrame:
-        """Weighted quantiles of each numeric parameter, with its prior and the width ratio
-        (posterior 90% over prior 90%, in the prior's unit space)."""
-        pop = self.last
-        rows = []
-        for k, (column, prior, _) in enumerate(self.spec.parameters()):
-            if isinstance(prior, Choice):
-                continue
-            qs = weighted_quantile(pop.values[:, k], pop.weights, q)
-            z05, z95 = weighted_quantile(pop.z[:, k], pop.weights, [0.05, 0.95])
-            rows.append({"parameter": column,
-                         "prior": f"{prior.distribution}({prior.low:g}, {prior.high:g})",
-                         "scenario": self.original.get(column, math.nan),
-                         **{f"q{round(100 * p):02d}": v for p, v in zip(q, qs, strict=True)},
-                         "width_ratio": (z95 - z05) / 0.9})
-        return pd.DataFrame(rows)
-
-    def medians(self) -> dict[str, float | int]:
-        pop = self.last
-        out: dict[str, float | int] = {}
-        for k, (column, prior, _) in enumerate(self.spec.parameters()):
-            if isinstance(prior, Prior):
-                m = float(weighted_quantile(pop.values[:, k], pop.weights, [0.5])[0])
-                out[column] = round(m) if prior.integer else float(f"{m:.4g}")
-        return out
-
     def choices(self, draws: int = 1000) -> pd.DataFrame:
         """Posterior probability of each value of each categorical parameter.
 
