@@ -89,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
     written = [sample, write_calibrated(posterior, out / f"{name}.calibrated.toml", sample_name=sample.name),
                write_csv_atomic(statistics_table(posterior.statistics), out / "statistics.csv"),
                write_csv_atomic(posterior.populations_table(), out / f"{name}.populations.csv")]
+    if posterior.adjustment:
+        written.append(write_csv_atomic(posterior.adjustment_table(), out / f"{name}.adjustment.csv"))
     if not args.no_figures:
         written += figures(posterior, out, args.predictive_runs, args.workers, args.format)
     print(summary_text(posterior))
@@ -132,8 +134,20 @@ def summary_text(posterior: Posterior) -> str:
                            "display.float_format", "{:.4g}".format):
         lines.append("populations (tolerance on that population's adaptive scales; ESS = Kish's):")
         lines.append(posterior.populations_table().to_string(index=False))
+        lines += adjustment_lines(posterior)
         lines.append(q.to_string(index=False))
     return "\n".join(lines)
+
+
+def adjustment_lines(posterior: Posterior) -> list[str]:
+    """What the regression adjustment did (nothing when the spec leaves it off)."""
+    if posterior.spec.adjustment == "none":
+        return ["posterior: the last population as accepted (adjustment = \"none\")"]
+    if not posterior.adjustment:
+        return ["regression adjustment: nothing to regress on (no statistic varies, or tolerance 0); "
+                "the posterior is the last population as accepted"]
+    return ["regression adjustment (Beaumont et al. 2002; ridge penalty by cross-validation):",
+            posterior.adjustment_table().to_string(index=False)]
 
 
 # -- record sets ---------------------------------------------------------------------------------
@@ -150,6 +164,8 @@ def run_set(args: argparse.Namespace) -> int:
     written = [write_posterior(posterior, out / f"{name}.posterior.csv"),
                write_csv_atomic(posterior.populations_table(), out / f"{name}.populations.csv"),
                write_set_metadata(posterior, out / f"{name}.posterior.json")]
+    if posterior.adjustment:
+        written.append(write_csv_atomic(posterior.adjustment_table(), out / f"{name}.adjustment.csv"))
     choices = posterior.choices()
     if len(choices):
         written.append(write_csv_atomic(choices, out / f"{name}.choices.csv"))
@@ -170,7 +186,8 @@ def write_set_metadata(posterior: SetPosterior, path: Path) -> Path:
     meta = {"spec": str(spec.source), "records": spec.names, "seed": posterior.seed,
             "particles": spec.particles, "budget": spec.budget, "quantile": spec.quantile,
             "min_acceptance": spec.min_acceptance, "min_ess": spec.ess_floor,
-            "choice_keep": spec.choice_keep, "simulations": posterior.simulations,
+            "choice_keep": spec.choice_keep, "adjustment": spec.adjustment,
+            "simulations": posterior.simulations,
             "seconds": round(posterior.seconds, 1), "stop_reason": posterior.stop_reason,
             "populations": [{k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                              for k, v in row.items()} for row in posterior.history]}
@@ -224,6 +241,7 @@ def set_summary_text(posterior: SetPosterior, coverage: pd.DataFrame | None = No
     with pd.option_context("display.width", 200, "display.max_colwidth", 70,
                            "display.float_format", "{:.4g}".format):
         lines.append(posterior.populations_table().to_string(index=False))
+        lines += adjustment_lines(posterior)
         lines.append(posterior.quantiles().to_string(index=False))
         choices = posterior.choices()
         if len(choices):

@@ -149,17 +149,21 @@ def choice_probabilities(choices: pd.DataFrame) -> Figure:
 
 def sbc_ranks(table: pd.DataFrame, summary: pd.DataFrame, *, bins: int = 10) -> Figure:
     """Simulation-based calibration (sim.studies.sbc): one panel per parameter with the histogram of the
-    truths' weighted ranks in their posteriors (flat when calibrated; the shaded band holds 99% of
-    a bin's counts under uniform ranks, Binomial(truths, 1/bins)), and a last panel with each
-    parameter's coverage of 90% intervals (95% Clopper-Pearson interval) against the target
-    0.85-0.95, labelled with its mean posterior width over the prior's.
+    truths' weighted ranks in their (adjusted) posteriors (flat when calibrated; the shaded band
+    holds 99% of a bin's counts under uniform ranks, Binomial(truths, 1/bins)), and a last panel
+    with each parameter's coverage of 90% intervals (95% Clopper-Pearson interval) against the
+    target 0.85-0.95, adjusted and as accepted, labelled with the mean posterior width over the
+    prior's.
 
-    ``table``: one row per truth and parameter (``parameter``, ``rank``); ``summary``: one row
-    per parameter (``coverage``, ``coverage_low``, ``coverage_high``, ``mean_width_ratio``).
+    ``table``: one row per truth, method and parameter (``method``, ``parameter``, ``rank``);
+    ``summary``: one row per method and parameter (``coverage``, ``coverage_low``,
+    ``coverage_high``, ``mean_width_ratio``).
     """
     from scipy import stats
 
-    params = list(summary["parameter"])
+    methods = [m for m in ("regression", "none") if m in set(summary["method"])]
+    main = methods[0]
+    params = list(summary.loc[summary["method"] == main, "parameter"])
     n = len(params) + 1
     cols = min(2, n)
     rows = math.ceil(n / cols)
@@ -167,28 +171,37 @@ def sbc_ranks(table: pd.DataFrame, summary: pd.DataFrame, *, bins: int = 10) -> 
                            squeeze=False)
     flat = list(axes.flat)
     edges = np.linspace(0.0, 1.0, bins + 1)
-    for ax, (_, row) in zip(flat, summary.iterrows(), strict=False):
-        ranks = table.loc[table["parameter"] == row["parameter"], "rank"].to_numpy(dtype=float)
+    for ax, param in zip(flat, params, strict=False):
+        pick = (table["parameter"] == param) & (table["method"] == main)
+        ranks = table.loc[pick, "rank"].to_numpy(dtype=float)
         counts, _ = np.histogram(ranks, bins=edges)
         lo, hi = stats.binom.ppf([0.005, 0.995], len(ranks), 1.0 / bins)
         ax.axhspan(lo, hi, color=OKABE_ITO[1], alpha=0.3, label="99% band if uniform")
         ax.axhline(len(ranks) / bins, color=OKABE_ITO[1], linewidth=1.5)
-        ax.stairs(counts, edges, fill=True, color=OKABE_ITO[4], alpha=0.85, label="truths")
+        ax.stairs(counts, edges, fill=True, color=OKABE_ITO[4], alpha=0.85,
+                  label="truths (adjusted posterior)" if main == "regression" else "truths")
         ax.set_xlim(0.0, 1.0)
         ax.set_xlabel("rank of the truth in its posterior\n(weight below it, 0-1)", fontsize=11)
         ax.set_ylabel("truths (count)", fontsize=11)
-        ax.set_title(_short(row["parameter"]), fontsize=12)
+        ax.set_title(_short(param), fontsize=12)
     ax = flat[len(params)]
-    y = np.arange(len(params))
-    cov = summary["coverage"].to_numpy(dtype=float)
-    err = np.vstack([cov - summary["coverage_low"].to_numpy(dtype=float),
-                     summary["coverage_high"].to_numpy(dtype=float) - cov])
     ax.axvspan(0.85, 0.95, color=OKABE_ITO[2], alpha=0.25, label="target 0.85-0.95")
-    ax.errorbar(cov, y, xerr=err, fmt="o", color=OKABE_ITO[5], capsize=4, label="coverage (95% CI)")
-    for k, (_, row) in enumerate(summary.iterrows()):
-        ax.annotate(f"width {row['mean_width_ratio']:.2f}", (cov[k], k), xytext=(0, 8),
-                    textcoords="offset points", ha="center", fontsize=10)
-    ax.set_yticks(y, [p.rsplit(".", 1)[0] + "\n" + p.rsplit(".", 1)[1] for p in params], fontsize=9)
+    styles = {"regression": (OKABE_ITO[5], "o", "adjusted", 0.12),
+              "none": (OKABE_ITO[6], "s", "as accepted", -0.12)}
+    for method in methods:
+        part = summary[summary["method"] == method].set_index("parameter").loc[params]
+        colour, marker, label, offset = styles[method]
+        y = np.arange(len(params)) + (offset if len(methods) > 1 else 0.0)
+        cov = part["coverage"].to_numpy(dtype=float)
+        err = np.vstack([cov - part["coverage_low"].to_numpy(dtype=float),
+                         part["coverage_high"].to_numpy(dtype=float) - cov])
+        ax.errorbar(cov, y, xerr=err, fmt=marker, color=colour, capsize=4,
+                    label=f"coverage, {label} (95% CI)")
+        for k, width in enumerate(part["mean_width_ratio"]):
+            ax.annotate(f"width {width:.2f}", (cov[k], y[k]), xytext=(0, 6 if offset >= 0 else -12),
+                        textcoords="offset points", ha="center", fontsize=9, color=colour)
+    ax.set_yticks(np.arange(len(params)),
+                  [p.rsplit(".", 1)[0] + "\n" + p.rsplit(".", 1)[1] for p in params], fontsize=9)
     ax.set_ylim(-0.6, len(params) - 0.3)
     ax.set_xlim(0.5, 1.0)
     ax.set_xlabel("share of truths inside the posterior 90% interval", fontsize=11)
@@ -197,7 +210,7 @@ def sbc_ranks(table: pd.DataFrame, summary: pd.DataFrame, *, bins: int = 10) -> 
         extra.set_visible(False)
     handles, labels = flat[0].get_legend_handles_labels()
     h2, l2 = ax.get_legend_handles_labels()
-    fig.legend(handles + h2, labels + l2, loc="outside lower center", ncols=4, frameon=False)
+    fig.legend(handles + h2, labels + l2, loc="outside lower center", ncols=3, frameon=False)
     truths = int(summary["truths"].max())
     fig.suptitle(f"Does calibration recover the truth? {truths} synthetic records")
     return fig
