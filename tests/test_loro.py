@@ -218,6 +218,9 @@ def test_own_from_priors_reproduces_the_old_draws(library):
     folds = loro.leave_one_out(library, records=["alpha"], own_from="priors", **TINY)
     assert folds[0].own == "priors (own_from=priors)"
     assert folds[0].own_widths["width_ratio"].isna().all()
+    text = loro.readme_own_widths(loro.own_widths_table(folds))
+    assert ("| alpha | `sides.*.force.ceasefire_rate_per_h` | loguniform(0.01, 1) | undefined | "
+            "undefined | priors (own_from=priors) |") in text
 
 
 @pytest.mark.parametrize(("flags", "message"), [

@@ -482,6 +482,7 @@ def summary_text(folds: Sequence[Fold], variants: pd.DataFrame | None = None) ->
     with pd.option_context("display.width", 160, "display.float_format", "{:.3f}".format,
                            "display.max_rows", 200):
         lines = [shown.to_string(index=False)]
+        lines += [f"{f.record}: own parameters from {f.own}" for f in folds if f.own]
         if variants is not None and len(variants):
             lines.append(variants.to_string(index=False))
     return "\n".join(lines)
@@ -553,6 +554,22 @@ def readme_widths(widths: pd.DataFrame) -> str:
         r = sub["width_ratio"]
         lines.append(f"| `{name}` | {sub['prior'].iloc[0]} | "
                      f"{r.min():.2f}, {r.median():.2f}, {r.max():.2f} |")
+    return "\n".join(lines)
+
+
+def readme_own_widths(widths: pd.DataFrame) -> str:
+    """The own-parameter widths CSV (:func:`own_widths_table`) as a markdown table: per left-out
+    record and own parameter, its prior, the pre-ceasefire posterior's median and 90% interval,
+    its 90% width over the prior's, and where the draws came from."""
+    lines = ["| left-out record | own parameter | prior | pre-ceasefire posterior median [90%] | "
+             "90% width / prior's | drawn from |",
+             "|---|---|---|---|---|---|"]
+    for _, r in widths.iterrows():
+        post = ("undefined" if pd.isna(r["q50"])
+                else f"{_num(r['q50'])} [{_num(r['q05'])}, {_num(r['q95'])}]")
+        ratio = "undefined" if pd.isna(r["width_ratio"]) else f"{r['width_ratio']:.2f}"
+        lines.append(f"| {r['left_out']} | `{r['parameter']}` | {r['prior']} | {post} | {ratio} | "
+                     f"{r['own_from']} |")
     return "\n".join(lines)
 
 
