@@ -164,8 +164,7 @@ def test_lines_ending_by_0_that_give_no_statistic_also_fall_back_to_the_priors(t
     learnt = loro.pre_ceasefire_posterior(spec, "said", {"sides.*.force.discipline": 0.6},
                                           budget=20, particles=10, progress=False)
     assert learnt.table is None and learnt.simulations == 0
-    assert learnt.description == ("priors: no pre-ceasefire line gives a statistic (1 lines end by "
-                                  "t = 0, none usable)")
+    assert learnt.description == "priors: no pre-ceasefire line gives a statistic (of 1 ending by t = 0)"
 
 
 @pytest.fixture

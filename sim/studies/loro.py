@@ -240,8 +240,8 @@ def pre_ceasefire_posterior(spec: SetSpec, record: str, shared: Mapping[str, Any
         ending = write_pre_ceasefire_record(rec.events_path, events)
         stats = load_observations(load_scenario(rec.scenario_path), events, settings) if ending else []
         if not stats:
-            why = (f"priors: no pre-ceasefire line gives a statistic ({ending} lines end by t = 0, "
-                   "none usable)" if ending else "priors: no pre-ceasefire line (none ends by t = 0)")
+            why = (f"priors: no pre-ceasefire line gives a statistic (of {ending} ending by t = 0)"
+                   if ending else "priors: no pre-ceasefire line (none ends by t = 0)")
             return OwnPosterior(record, None, why, _prior_widths(rec.priors, record, why))
         lines = len({line for st in stats for line in st.lines})
         pre = RecordSpec(rec.name, rec.scenario_path, events, rec.priors, settings, None, fixed)
