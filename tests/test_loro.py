@@ -1,4 +1,5 @@
-"""sim.studies.loro: leave one record out, own parameters from their priors, variants compared pairwise.
+"""sim.studies.loro: leave one record out, own parameters learnt from the record's lines ending by
+t = 0 (or drawn from their priors), variants compared pairwise.
 
 Tiny synthetic records (4 h, the base case of conftest) keep the end-to-end fold fast.
 """
@@ -6,16 +7,19 @@ Tiny synthetic records (4 h, the base case of conftest) keep the end-to-end fold
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from test_scoring import claim_line, hourly, truce
+from test_scoring import COLUMNS, claim_line, count_line, hourly, statement_line, truce
 
 from sim.faces.cli import main
+from sim.model.scenario import ScenarioError
+from sim.records.record import read_record
 from sim.studies import loro
-from sim.studies.calibration import set_spec
+from sim.studies.calibration import RecordSpec, record_case, set_spec
 from sim.studies.scoring import PREDICTORS
 
 
@@ -53,7 +57,8 @@ def test_a_fold_leaves_its_record_out(library):
 
 def test_every_record_is_left_out_once_and_scored(library):
     folds = loro.leave_one_out(library, runs=6, budget=16, particles=4, until_min=240.0,
-                               warmup_min=120.0, variants=True, variant_runs=4, progress=False)
+                               warmup_min=120.0, variants=True, variant_runs=4, progress=False,
+                               pre_budget=40, pre_particles=10)
     assert [f.record for f in folds] == ["alpha", "beta", "gamma"]
     table = loro.loro_table(folds)
     assert tuple(table.columns) == loro.LORO_COLUMNS
@@ -115,3 +120,129 @@ def test_the_base_rate_reference_is_the_other_records_share_of_collapses():
     # A record whose lines settle no horizon has no score.
     assert ref.loc["donbas-2018-08-29", "horizons"] == 0
     assert math.isnan(ref.loc["donbas-2018-08-29", "brier_base_rate"])
+
+
+# -- the left-out record's own parameters, learnt from its pre-ceasefire lines ---------------------
+
+TINY = dict(runs=6, budget=16, particles=4, until_min=240.0, warmup_min=120.0, variant_runs=4,
+            progress=False)
+"""A fold small enough for a test: 4 particles, one SMC step on two training records."""
+WAR_RATE = "sides.*.force.war_rate_per_h"
+
+
+def test_the_pre_ceasefire_record_keeps_the_lines_ending_at_or_before_0(tmp_path):
+    lines = [count_line(-120, -60, "north", 7), count_line(-60, 0, "south", 3),
+             count_line(-30, 30, "north", 9), count_line(60, 120, "north", 1),
+             statement_line(-10, -10, "agreement"), claim_line(0, 60, 12)]
+    events = tmp_path / "r.events.csv"
+    events.write_text("\n".join([",".join(COLUMNS), *lines]) + "\n", encoding="utf-8")
+    out = tmp_path / "pre.events.csv"
+    assert loro.write_pre_ceasefire_record(events, out) == 3
+    kept = read_record(out)
+    # Ending exactly at t = 0 counts as known then; a window reaching past t = 0 does not.
+    assert kept["t_min_latest"].tolist() == [-60.0, 0.0, -10.0]
+    assert kept["note"].tolist() == read_record(events)["note"].iloc[[0, 1, 4]].tolist()
+
+
+def test_a_record_without_pre_ceasefire_lines_draws_its_own_parameters_from_the_priors(library):
+    folds = loro.leave_one_out(library, records=["gamma"], pre_budget=20, pre_particles=10, **TINY)
+    (fold,) = folds
+    assert fold.own == "priors: no pre-ceasefire line (none ends by t = 0)"
+    assert fold.own_widths["parameter"].tolist() == ["observations.claim_inflation"]
+    assert fold.own_widths["width_ratio"].isna().all()
+    assert (loro.loro_table(folds)["own_from"] == fold.own).all()
+
+
+def test_lines_ending_by_0_that_give_no_statistic_also_fall_back_to_the_priors(tmp_path):
+    said = truce(tmp_path, "said", [statement_line(-30, -30, "agreement"),
+                                    *hourly({"north": [1, 2, 3]}, 0.0)])
+    other = truce(tmp_path, "other", hourly({"north": [4, 5, 6]}, 0.0))
+    spec = set_spec([said, other], {"sides.*.force.discipline": {"distribution": "uniform", "low": 0.3,
+                                                                 "high": 1.0}},
+                    {"said": {WAR_RATE: {"distribution": "loguniform", "low": 0.1, "high": 100}}},
+                    particles=4, budget=16)
+    learnt = loro.pre_ceasefire_posterior(spec, "said", {"sides.*.force.discipline": 0.6},
+                                          budget=20, particles=10, progress=False)
+    assert learnt.table is None and learnt.simulations == 0
+    assert learnt.description == "priors: no pre-ceasefire line gives a statistic (of 1 ending by t = 0)"
+
+
+@pytest.fixture
+def quiet(tmp_path: Path):
+    """A record whose six hours before t = 0 show no violation on either monitored section (its
+    war-time rate is its own, log-uniform on 0.1 - 100 per hour), and a busy training record."""
+    zeros = hourly({"north": [0] * 6 + [6, 4], "south": [0] * 6 + [2, 0]}, start=-360.0)
+    paths = [truce(tmp_path, "quiet", zeros, start_min=-360.0),
+             truce(tmp_path, "busy", hourly({"north": [40, 35, 8, 6, 2, 9], "south": [25, 20, 3, 5, 1, 0]}))]
+    return set_spec(paths, {"sides.*.force.discipline": {"distribution": "uniform", "low": 0.3, "high": 1.0}},
+                    {"quiet": {WAR_RATE: {"distribution": "loguniform", "low": 0.1, "high": 100}}},
+                    particles=4, budget=16)
+
+
+def test_the_forecasts_own_values_come_from_the_pre_ceasefire_posterior(quiet):
+    learnt = loro.pre_ceasefire_posterior(quiet, "quiet", {"sides.*.force.discipline": 0.6},
+                                          budget=200, particles=20, seed=1, progress=False)
+    assert learnt.description.startswith("pre-ceasefire posterior: 12 lines, ")
+    n = 400
+    draws = loro.own_posterior_draws(learnt.table, n, seed=5)
+    assert draws == loro.own_posterior_draws(learnt.table, n, seed=5)
+    x = np.array([draws[i][WAR_RATE] for i in range(n)])
+    assert set(x) <= set(learnt.table[WAR_RATE])  # every draw is a particle of the posterior
+    centre = math.sqrt(0.1 * 100)  # the log-uniform prior's median, 3.16 per hour
+    # The draws' share below the centre is the posterior's weight there, up to binomial spread.
+    w = learnt.table["weight"].to_numpy()
+    p = float(w[learnt.table[WAR_RATE].to_numpy() < centre].sum() / w.sum())
+    share = float(np.mean(x < centre))
+    assert abs(share - p) <= 3.3 * math.sqrt(max(p * (1 - p), 1 / n) / n)
+    # Six quiet hours pin the war-time rate low: from the prior, the share below the centre
+    # would be 1/2 give or take 3.3 binomial standard deviations; here it is well above that.
+    assert share > 0.5 + 3.3 * math.sqrt(0.25 / n)
+    # The ablation (own values from the priors) shows no such shift.
+    prior = loro.own_prior_draws(quiet, "quiet", n, seed=5)
+    prior_share = float(np.mean([prior[i][WAR_RATE] < centre for i in range(n)]))
+    assert abs(prior_share - 0.5) <= 3.3 * math.sqrt(0.25 / n)
+    assert learnt.widths.loc[0, "width_ratio"] < 1.0
+
+
+def test_a_fold_is_the_same_for_one_worker_or_two(library):
+    kw = dict(records=["alpha"], pre_budget=60, pre_particles=10, **TINY)
+    one = loro.leave_one_out(library, workers=1, **kw)
+    two = loro.leave_one_out(library, workers=2, **kw)
+    assert one[0].own.startswith("pre-ceasefire posterior: 4 lines, ")
+    pd.testing.assert_frame_equal(loro.loro_table(one), loro.loro_table(two))
+    pd.testing.assert_frame_equal(loro.own_widths_table(one), loro.own_widths_table(two))
+
+
+def test_own_from_priors_reproduces_the_old_draws(library):
+    folds = loro.leave_one_out(library, records=["alpha"], own_from="priors", **TINY)
+    assert folds[0].own == "priors (own_from=priors)"
+    assert folds[0].own_widths["width_ratio"].isna().all()
+    text = loro.readme_own_widths(loro.own_widths_table(folds))
+    assert ("| alpha | `sides.*.force.ceasefire_rate_per_h` | loguniform(0.01, 1) | undefined | "
+            "undefined | priors (own_from=priors) |") in text
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--own-from", "posterior"], "--own-from 'posterior': allowed: pre-ceasefire, priors"),
+    (["--pre-particles", "1"], "--pre-particles 1: must be a whole number ≥ 2"),
+    (["--pre-budget", "50"], "--pre-budget = 50: too small for 40 particles"),
+    (["--records", "atlantis"], "--records atlantis: not a record of"),
+])
+def test_the_pre_ceasefire_options_are_checked(flags, message, capsys, tmp_path):
+    assert main(["score", "--leave-one-out", *flags, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_records_fixed_values_apply_to_its_runs_and_are_checked(library):
+    rec = library.records[0]
+    case, _, _ = record_case(replace(rec, fixed={"sides.*.force.discipline": 0.42}))
+    assert {s.force.discipline for s in case.sides.values()} == {0.42}
+    with pytest.raises(ScenarioError, match=r"fixed values of record alpha: .*discipline"):
+        record_case(replace(rec, fixed={"sides.*.force.discipline": 2.0}))
+    with pytest.raises(ScenarioError, match="also a prior of the record"):
+        record_case(replace(rec, fixed={"sides.*.force.ceasefire_rate_per_h": 0.5}))
+    with pytest.raises(ScenarioError, match="an observation parameter"):
+        record_case(replace(rec, fixed={"observations.claim_inflation": 2.0}))
+    assert isinstance(rec, RecordSpec)

@@ -31,6 +31,7 @@ import io
 import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -132,6 +133,14 @@ def read_record(path: str | Path, *, sections: Iterable[str] | None = None,
     for c in ("count", "casualties"):
         out[c] = pd.array([int(v) if v else pd.NA for v in frame[c]], dtype="Int64")
     return out
+
+
+def known_before_ceasefire(end_min: Any) -> np.ndarray:
+    """Whether lines (or windows) ending at ``end_min`` (minutes) were known at t = 0: the one rule
+    for a truce's *history*, the lines that end at or before t = 0 (a window reaching past t = 0
+    is not, even in part). The ``drop`` baseline's pre-ceasefire rates and the leave-one-out's
+    pre-ceasefire calibration both read history by it."""
+    return np.asarray(end_min, dtype=float) <= 0.0
 
 
 def _read_csv(path: Path) -> pd.DataFrame:

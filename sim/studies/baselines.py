@@ -30,6 +30,7 @@ from typing import Literal, Protocol
 import numpy as np
 import pandas as pd
 
+from sim.records.record import known_before_ceasefire
 from sim.studies import scores
 
 WINDOW_COLUMNS = ("section", "start_min", "end_min")
@@ -218,7 +219,7 @@ def fit_constant_rate(train: Sequence[Truce], *, period: Period = "after",
 def pre_ceasefire_rates(truce: Truce) -> tuple[dict[str, float], float | None]:
     """Per-section rates per minute from the windows that end by t = 0, and the truce's pooled
     per-section rate (None if it has no such window)."""
-    pre = truce.counts[truce.counts["end_min"] <= 0]
+    pre = truce.counts[known_before_ceasefire(truce.counts["end_min"])]
     if pre.empty:
         return {}, None
     minutes = (pre["end_min"] - pre["start_min"]).groupby(pre["section"]).sum()
@@ -268,7 +269,7 @@ def fit_drop(train: Sequence[Truce], *, negative_binomial: bool = False) -> PreR
     ys, rb, aa, bb, used, skipped, pooled_rates = [], [], [], [], [], [], []
     for truce in train:
         rates, pooled = pre_ceasefire_rates(truce)
-        post = truce.counts[truce.counts["end_min"] > 0]
+        post = truce.counts[~known_before_ceasefire(truce.counts["end_min"])]
         if pooled is None or post.empty:
             skipped.append(truce.name)
             continue

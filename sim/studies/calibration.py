@@ -801,6 +801,10 @@ class RecordSpec:
     priors: tuple[Prior | Choice, ...] = ()
     settings: Settings = field(default_factory=Settings)
     horizon_h: float | None = None
+    fixed: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    """Scenario key path -> value held fixed in every run of this record (overrides applied in
+    :func:`record_case`; not calibrated, so not also a prior of the record). Observation
+    parameters are not scenario keys: fix them in ``settings``."""
 
 
 @dataclass(frozen=True)
@@ -999,9 +1003,21 @@ def check_set_budget(budget: int, particles: int, records: int, where: str) -> N
 
 
 def record_case(rec: RecordSpec) -> tuple[Scenario, list[Statistic], float]:
-    """A record's scenario shortened to the horizon its statistics need, the statistics, the
-    horizon (min)."""
+    """A record's scenario shortened to the horizon its statistics need (with the record's
+    ``fixed`` values applied), the statistics, the horizon (min).
+
+    Raises ScenarioError for a record without statistics or a bad ``fixed`` value."""
     case = load_scenario(rec.scenario_path)
+    if rec.fixed:
+        where = f"{rec.scenario_path}: fixed values of record {rec.name}"
+        for key, value in rec.fixed.items():
+            if is_observation_parameter(key):
+                raise ScenarioError(f"{where}: {key} = {value!r}: an observation parameter, not a "
+                                    "scenario key; fix it in the record's observation settings")
+            if key in {p.path for p in rec.priors}:
+                raise ScenarioError(f"{where}: {key} = {value!r}: also a prior of the record; a "
+                                    "parameter is either fixed or calibrated")
+        case = case.with_overrides(dict(rec.fixed), origin=where)
     stats = load_observations(case, rec.events_path, rec.settings)
     if not stats:
         raise ScenarioError(f"{rec.events_path}: no line gives a statistic the calibration can use")

@@ -4,11 +4,24 @@ For each record R of a set spec (default ``calibrations/library.toml``, every bu
 
 1. **Fit.** :func:`sim.studies.calibration.calibrate_set` on the spec without R (the *fold*), at a small
    budget (``budget``, ``particles``): the shared parameters' posterior learnt from the others.
-2. **Forecast.** ``runs`` runs of R's scenario, run i with a particle drawn by weight from the fold
-   posterior (:func:`sim.studies.calibration.record_overrides`: the shared parameters), and R's *own*
-   parameters (those the spec gives R alone: its war-time level, its claimants' inflation, ...)
-   drawn from their priors, since nothing else tells what a new truce brings.
-3. **Score.** :func:`sim.studies.scoring.score` on R's record against the baselines fitted on the other
+2. **Learn R's own parameters from its history** (``own_from="pre-ceasefire"``, the default):
+   R's *own* parameters (those the spec gives R alone: its war-time level, its claimants'
+   inflation, ...) are calibrated by the same engine on R's record cut to the lines a forecaster
+   had at t = 0, those that end at or before t = 0
+   (:func:`sim.records.record.known_before_ceasefire`, the rule of the ``drop`` baseline), a set
+   of one record whose priors are R's own (:func:`pre_ceasefire_posterior`; ``pre_budget``,
+   ``pre_particles``). The shared parameters are held at the fold posterior's weighted medians
+   (the most probable value of a categorical one): an approximation, since their uncertainty is
+   not carried into this step (drawing them per particle is not done). These runs start at the
+   scenario's ``start_min`` and end soon after t = 0, so they are cheap. Where no line ending
+   by t = 0 gives a statistic, or with ``own_from="priors"`` (the ablation: the method before
+   this step), R's own parameters are drawn from their priors, and :attr:`Fold.own` says so.
+3. **Forecast.** ``runs`` runs of R's scenario, run i with a particle drawn by weight from the fold
+   posterior (:func:`sim.studies.calibration.record_overrides`: the shared parameters), and R's
+   own parameters from a particle of the pre-ceasefire posterior drawn by weight
+   (:func:`own_posterior_draws`) or from their priors (:func:`own_prior_draws`), each from its
+   own stream of the fold's seed.
+4. **Score.** :func:`sim.studies.scoring.score` on R's record against the baselines fitted on the other
    records (``training_records``) and the ablation, over the first ``until_min`` after t = 0,
    runs starting ``warmup_min`` before t = 0.
 
@@ -20,8 +33,9 @@ paired bootstrap interval (windows resampled within each record).
 
 Outputs: :func:`loro_table` (one row per record and predictor: scores, the model's CRPS skill
 against that predictor with its 90% paired-bootstrap interval), :func:`widths_table` (per fold,
-the posterior's 90% width over the prior's for each shared parameter); the chart is
-:func:`sim.faces.figures.scoring.loro_figure`.
+the posterior's 90% width over the prior's for each shared parameter), :func:`own_widths_table`
+(per fold, the same for R's own parameters in the pre-ceasefire posterior: what R's history
+taught); the chart is :func:`sim.faces.figures.scoring.loro_figure`.
 Everything derives from ``seed`` (fold k calibrates and forecasts on seed ``seed + k``'s
 streams), so results do not depend on ``workers``.
 """
@@ -29,6 +43,7 @@ streams), so results do not depend on ``workers``.
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -42,12 +57,17 @@ from sim.studies import scores
 
 if TYPE_CHECKING:  # pragma: no cover
 
-    from sim.studies.calibration import SetSpec
+    from sim.studies.calibration import SetPosterior, SetSpec
     from sim.studies.scoring import ScoreResult
 
 DEFAULT_SPEC = Path("calibrations/library.toml")
 OWN_STREAM = 0x6F776E70
 """Tag of the stream drawing a left-out record's own parameters from their priors."""
+PRE_STREAM = 0x70726563
+"""Tag of the pre-ceasefire calibration's seed (key 0) and of the stream drawing a left-out
+record's own parameters from that calibration's posterior (key 1)."""
+OWN_FROM = ("pre-ceasefire", "priors")
+"""Where a left-out record's own parameters come from (``own_from``; "priors" is the ablation)."""
 VARIANT_STREAM = 0x76617269
 """Tag of the variant bootstrap's stream."""
 POLICIES = ("tit_for_tat", "proportional", "escalating", "restrained", "grudger")
@@ -60,7 +80,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
 """Model variants: name -> scenario overrides. A variant the scenario already is (its own
 policy; interposition off where no post deters) is skipped for that record: its difference is 0."""
 LORO_COLUMNS = ("record", "target", "windows", "predictor", "crps", "log_score_first", "brier",
-                "coverage_50", "coverage_90", "skill", "skill_low", "skill_high", "note")
+                "coverage_50", "coverage_90", "skill", "skill_low", "skill_high", "note", "own_from")
+OWN_WIDTH_COLUMNS = ("left_out", "parameter", "prior", "q05", "q50", "q95", "width_ratio", "own_from")
 VARIANT_COLUMNS = ("variant", "records", "windows", "crps_model", "crps_variant", "difference",
                    "low", "high", "relative", "relative_low", "relative_high", "level", "distinguishable")
 
@@ -77,6 +98,29 @@ class Fold:
     """Predictor ("model" and variants) -> per-window CRPS over the first ``variant_runs`` runs."""
     simulations: int = 0
     """Simulations the fold's calibration used."""
+    own: str = ""
+    """How the record's own parameters were drawn ("pre-ceasefire posterior: N lines, S
+    simulations", "priors: no pre-ceasefire line gives a statistic", "priors (own_from=priors)")."""
+    own_widths: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """The own parameters' pre-ceasefire posterior (columns :data:`OWN_WIDTH_COLUMNS`; NaN when
+    drawn from the priors, with why in ``own_from``)."""
+
+
+@dataclass
+class OwnPosterior:
+    """A left-out record's own parameters as learnt from its pre-ceasefire lines
+    (:func:`pre_ceasefire_posterior`)."""
+
+    record: str
+    table: pd.DataFrame | None
+    """The posterior sample (weight, then one column per own key path); None: use the priors."""
+    description: str
+    """Where the draws come from, in words (:attr:`Fold.own`)."""
+    widths: pd.DataFrame
+    """Columns :data:`OWN_WIDTH_COLUMNS`, one row per numeric own parameter."""
+    lines: int = 0
+    """Record lines ending by t = 0 that gave a statistic."""
+    simulations: int = 0
 
 
 def own_prior_draws(spec: SetSpec, record: str, runs: int, seed: int) -> dict[int, dict[str, Any]]:
@@ -101,6 +145,122 @@ def own_prior_draws(spec: SetSpec, record: str, runs: int, seed: int) -> dict[in
     return out
 
 
+def own_posterior_draws(table: pd.DataFrame, runs: int, seed: int) -> dict[int, dict[str, Any]]:
+    """Runs 0 .. runs-1 each take the own parameters of a particle of ``table`` (a pre-ceasefire
+    posterior, :attr:`OwnPosterior.table`) drawn by weight, from their own stream of ``seed``
+    (apart from the fold posterior's draws and the runs' streams). Observation parameters
+    (``observations.*``) are kept: the scorer feeds them to each run's claim model."""
+    from sim.studies.calibration import RESERVED_COLUMNS
+
+    params = [c for c in table.columns if c not in RESERVED_COLUMNS]
+    w = table["weight"].to_numpy(dtype=float)
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(PRE_STREAM, 1))))
+    picks = rng.choice(len(table), size=runs, p=w / w.sum())
+    columns = {c: table[c].tolist() for c in params}
+    return {i: {c: columns[c][int(k)] for c in params} for i, k in enumerate(picks)}
+
+
+def write_pre_ceasefire_record(events: Path, out: Path) -> int:
+    """Write the lines of the record ``events`` that end at or before t = 0
+    (:func:`sim.records.record.known_before_ceasefire`) to ``out``, unchanged; return how many."""
+    from sim.records.record import COLUMNS, known_before_ceasefire, read_csv_text
+
+    frame = read_csv_text(events, f"a record starts with the header {','.join(COLUMNS)}")
+    keep = frame[known_before_ceasefire(pd.to_numeric(frame["t_min_latest"], errors="coerce"))]
+    keep.to_csv(out, index=False)
+    return len(keep)
+
+
+def shared_point(posterior: SetPosterior) -> dict[str, Any]:
+    """The shared parameters at one point of ``posterior``: weighted medians (integers rounded),
+    and the most probable value of a categorical parameter."""
+    from sim.studies.calibration import Choice, weighted_quantile
+
+    pop = posterior.last
+    out: dict[str, Any] = {}
+    for k, (column, prior, owner) in enumerate(posterior.spec.parameters()):
+        if owner is not None:
+            continue
+        if isinstance(prior, Choice):
+            mass = np.bincount(pop.values[:, k].astype(int), weights=pop.weights,
+                               minlength=len(prior.values))
+            out[column] = prior.values[int(np.argmax(mass))]
+        else:
+            m = float(weighted_quantile(pop.values[:, k], pop.weights, [0.5])[0])
+            out[column] = round(m) if prior.integer else m
+    return out
+
+
+def _prior_widths(priors: Sequence[Any], record: str, why: str) -> pd.DataFrame:
+    """Rows of :data:`OWN_WIDTH_COLUMNS` for own parameters drawn from their priors: undefined
+    posterior quantiles, and why."""
+    from sim.studies.calibration import Prior
+
+    rows = [{"left_out": record, "parameter": p.path,
+             "prior": f"{p.distribution}({p.low:g}, {p.high:g})", "q05": math.nan, "q50": math.nan,
+             "q95": math.nan, "width_ratio": math.nan, "own_from": why}
+            for p in priors if isinstance(p, Prior)]
+    return pd.DataFrame(rows, columns=list(OWN_WIDTH_COLUMNS))
+
+
+def pre_ceasefire_posterior(spec: SetSpec, record: str, shared: Mapping[str, Any], *, budget: int = 800,
+                            particles: int = 40, seed: int = 0, workers: int = 1,
+                            progress: bool | None = None) -> OwnPosterior:
+    """Calibrate ``record``'s own parameters (its priors in ``spec``) on its lines that end at or
+    before t = 0, with the shared parameters fixed at ``shared`` (key path -> value; e.g.
+    :func:`shared_point` of the fold posterior: an approximation, their spread is not carried
+    over). The engine is :func:`sim.studies.calibration.calibrate_set` on a set of one record
+    (the spec's quantile and minimum acceptance; its ESS floor, a quarter of ``particles``), on
+    a seed drawn from ``seed``'s own stream. With no own parameter, or no line ending by t = 0
+    that gives a statistic, :attr:`OwnPosterior.table` is None and the description says why.
+    """
+    from sim.model.scenario import load_scenario
+    from sim.records.observations import load_observations
+    from sim.studies.calibration import (
+        SEPARATOR,
+        RecordSpec,
+        SetSpec,
+        calibrate_set,
+        is_observation_parameter,
+    )
+
+    rec = next((r for r in spec.records if r.name == record), None)
+    if rec is None:
+        raise ScenarioError(f"{spec.source}: {record}: not a record of this set")
+    if not rec.priors:
+        why = "none: the record has no own parameters"
+        return OwnPosterior(record, None, why, _prior_widths((), record, why))
+    settings = rec.settings
+    inflation = shared.get("observations.claim_inflation")
+    if inflation is not None:
+        settings = replace(settings, claim_inflation=float(inflation))
+    fixed = {k: v for k, v in shared.items() if not is_observation_parameter(k)}
+    with tempfile.TemporaryDirectory(prefix="pre-ceasefire-") as tmp:
+        events = Path(tmp) / f"{rec.name}.pre-ceasefire.events.csv"
+        ending = write_pre_ceasefire_record(rec.events_path, events)
+        stats = load_observations(load_scenario(rec.scenario_path), events, settings) if ending else []
+        if not stats:
+            why = (f"priors: no pre-ceasefire line gives a statistic (of {ending} ending by t = 0)"
+                   if ending else "priors: no pre-ceasefire line (none ends by t = 0)")
+            return OwnPosterior(record, None, why, _prior_widths(rec.priors, record, why))
+        lines = len({line for st in stats for line in st.lines})
+        pre = RecordSpec(rec.name, rec.scenario_path, events, rec.priors, settings, None, fixed)
+        one = SetSpec(spec.source, (pre,), (), particles=particles, budget=budget,
+                      seed=int(np.random.SeedSequence(seed, spawn_key=(PRE_STREAM, 0)).generate_state(1)[0]),
+                      quantile=spec.quantile, min_acceptance=spec.min_acceptance, min_ess=None,
+                      choice_keep=spec.choice_keep)
+        post = calibrate_set(one, workers=workers, progress=progress)
+    prefix = f"{rec.name}{SEPARATOR}"
+    table = post.table().rename(columns=lambda c: c.removeprefix(prefix))
+    why = f"pre-ceasefire posterior: {lines} lines, {post.simulations} simulations"
+    q = post.quantiles()
+    widths = pd.DataFrame({"left_out": record, "parameter": q["parameter"].str.removeprefix(prefix),
+                           "prior": q["prior"], "q05": q["q05"], "q50": q["q50"], "q95": q["q95"],
+                           "width_ratio": q["width_ratio"], "own_from": why},
+                          columns=list(OWN_WIDTH_COLUMNS))
+    return OwnPosterior(record, table, why, widths, lines, post.simulations)
+
+
 def fold_spec(spec: SetSpec, record: str) -> SetSpec:
     """``spec`` without ``record`` (the training records of its fold)."""
     rest = tuple(r for r in spec.records if r.name != record)
@@ -121,17 +281,32 @@ def leave_one_out(spec: str | Path | SetSpec = DEFAULT_SPEC, *, runs: int = 1000
                   workers: int = 1, budget: int = 720, particles: int = 40,
                   until_min: float = 7 * 1440.0, warmup_min: float = 2 * 1440.0,
                   variants: bool = False, variant_runs: int = 200,
-                  records: Sequence[str] | None = None, progress: bool | None = None) -> list[Fold]:
-    """Run the folds (module docstring); ``records`` limits which records are left out in turn."""
-    from sim.studies.calibration import calibrate_set, load_set_spec, record_overrides
+                  records: Sequence[str] | None = None, progress: bool | None = None,
+                  own_from: str = "pre-ceasefire", pre_budget: int = 800,
+                  pre_particles: int = 40) -> list[Fold]:
+    """Run the folds (module docstring); ``records`` limits which records are left out in turn.
+
+    ``own_from``: "pre-ceasefire" (default) or "priors" (:data:`OWN_FROM`); ``pre_budget`` and
+    ``pre_particles``: simulations and particles of each pre-ceasefire calibration. Raises
+    ScenarioError (one line, naming the option) for a bad value."""
+    from sim.studies.calibration import calibrate_set, check_budget, load_set_spec, record_overrides
     from sim.studies.scoring import score
 
+    if own_from not in OWN_FROM:
+        raise ScenarioError(f"--own-from {own_from!r}: allowed: {', '.join(OWN_FROM)}")
+    if pre_particles < 2:
+        raise ScenarioError(f"--pre-particles {pre_particles}: must be a whole number ≥ 2")
+    check_budget(pre_budget, pre_particles, "--pre-budget")
     full = spec if not isinstance(spec, str | Path) else load_set_spec(spec)
     if len(full.records) < 2:
         raise ScenarioError(f"{full.source}: leave-one-out needs at least 2 records")
     if runs < 2 or variant_runs < 2 or variant_runs > runs:
         raise ScenarioError(f"--runs {runs} / variant runs {variant_runs}: need 2 ≤ variant runs ≤ runs")
     names = full.names if records is None else list(records)
+    unknown = [r for r in names if r not in full.names]
+    if unknown or not names:
+        raise ScenarioError(f"--records {' '.join(unknown)}: not a record of {full.source}; "
+                            f"its records: {', '.join(full.names)}")
     folds = []
     for k, rec in enumerate(full.records):
         if rec.name not in names:
@@ -141,18 +316,27 @@ def leave_one_out(spec: str | Path | SetSpec = DEFAULT_SPEC, *, runs: int = 1000
                              workers=workers, progress=progress)
         table = post.table()
         shared = record_overrides(table, rec.name, runs, s)
-        own = own_prior_draws(full, rec.name, runs, s)
+        if own_from == "priors":
+            why = "priors (own_from=priors)" if rec.priors else "none: the record has no own parameters"
+            learnt = OwnPosterior(rec.name, None, why, _prior_widths(rec.priors, rec.name, why))
+        else:
+            learnt = pre_ceasefire_posterior(full, rec.name, shared_point(post), budget=pre_budget,
+                                             particles=pre_particles, seed=s, workers=workers,
+                                             progress=progress)
+        own = (own_prior_draws(full, rec.name, runs, s) if learnt.table is None
+               else own_posterior_draws(learnt.table, runs, s))
         per_run = {i: {**shared[i], **own[i]} for i in range(runs)}
         train = [r.scenario_path for r in full.records if r.name != rec.name]
         result = score(rec.scenario_path, runs=runs, seed=s, workers=workers, train=None,
                        overrides_by_run=per_run, until_min=until_min, warmup_min=warmup_min,
                        progress=progress, train_pool=train)
         fold = Fold(rec.name, result, widths(post, rec.name),
-                    simulations=int(post.populations_table()["simulations"].sum()))
+                    simulations=int(post.populations_table()["simulations"].sum()),
+                    own=learnt.description, own_widths=learnt.widths)
         if progress is not False:
             print(f"fold {rec.name}: calibrated on {len(full.records) - 1} records "
-                  f"({fold.simulations} simulations), scored {len(result.windows)} windows",
-                  flush=True)
+                  f"({fold.simulations} simulations), own parameters from {fold.own}, "
+                  f"scored {len(result.windows)} windows", flush=True)
         if variants and len(result.windows):
             fold.variant_crps = _variants(rec.scenario_path, result, per_run, variant_runs, s, workers,
                                           until_min, warmup_min, progress)
@@ -213,13 +397,21 @@ def loro_table(folds: Sequence[Fold]) -> pd.DataFrame:
                          "skill": math.nan if s is None else s["skill"],
                          "skill_low": math.nan if s is None else s["low"],
                          "skill_high": math.nan if s is None else s["high"],
-                         "note": r["note"]})
+                         "note": r["note"], "own_from": f.own})
     return pd.DataFrame(rows, columns=list(LORO_COLUMNS))
 
 
 def widths_table(folds: Sequence[Fold]) -> pd.DataFrame:
     """Every fold's shared-parameter widths, stacked."""
     return pd.concat([f.widths for f in folds], ignore_index=True) if folds else pd.DataFrame()
+
+
+def own_widths_table(folds: Sequence[Fold]) -> pd.DataFrame:
+    """Every fold's own-parameter widths in the pre-ceasefire posterior (what the record's lines
+    ending by t = 0 taught: ``width_ratio`` < 1), stacked; NaN rows where the priors were used."""
+    parts = [f.own_widths for f in folds if len(f.own_widths)]
+    return (pd.concat(parts, ignore_index=True) if parts
+            else pd.DataFrame(columns=list(OWN_WIDTH_COLUMNS)))
 
 
 def variant_differences(folds: Sequence[Fold], *, draws: int = 2000, level: float = 0.9,
@@ -290,6 +482,7 @@ def summary_text(folds: Sequence[Fold], variants: pd.DataFrame | None = None) ->
     with pd.option_context("display.width", 160, "display.float_format", "{:.3f}".format,
                            "display.max_rows", 200):
         lines = [shown.to_string(index=False)]
+        lines += [f"{f.record}: own parameters from {f.own}" for f in folds if f.own]
         if variants is not None and len(variants):
             lines.append(variants.to_string(index=False))
     return "\n".join(lines)
@@ -361,6 +554,22 @@ def readme_widths(widths: pd.DataFrame) -> str:
         r = sub["width_ratio"]
         lines.append(f"| `{name}` | {sub['prior'].iloc[0]} | "
                      f"{r.min():.2f}, {r.median():.2f}, {r.max():.2f} |")
+    return "\n".join(lines)
+
+
+def readme_own_widths(widths: pd.DataFrame) -> str:
+    """The own-parameter widths CSV (:func:`own_widths_table`) as a markdown table: per left-out
+    record and own parameter, its prior, the pre-ceasefire posterior's median and 90% interval,
+    its 90% width over the prior's, and where the draws came from."""
+    lines = ["| left-out record | own parameter | prior | pre-ceasefire posterior median [90%] | "
+             "90% width / prior's | drawn from |",
+             "|---|---|---|---|---|---|"]
+    for _, r in widths.iterrows():
+        post = ("undefined" if pd.isna(r["q50"])
+                else f"{_num(r['q50'])} [{_num(r['q05'])}, {_num(r['q95'])}]")
+        ratio = "undefined" if pd.isna(r["width_ratio"]) else f"{r['width_ratio']:.2f}"
+        lines.append(f"| {r['left_out']} | `{r['parameter']}` | {r['prior']} | {post} | {ratio} | "
+                     f"{r['own_from']} |")
     return "\n".join(lines)
 
 

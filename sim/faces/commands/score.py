@@ -36,12 +36,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=FORMATS, default="png", help="figure format (default png)")
     loo = p.add_argument_group("leave one record out (sim.studies.loro)")
     loo.add_argument("--leave-one-out", action="store_true",
-                     help="for each record of --spec: calibrate on the others, forecast it, score it; "
-                          "writes leave-one-out.csv, leave-one-out-widths.csv and leave-one-out.png")
+                     help="for each record of --spec: calibrate on the others, learn its own "
+                          "parameters from its lines ending by t = 0, forecast it, score it; writes "
+                          "leave-one-out.csv, leave-one-out-widths.csv, "
+                          "leave-one-out-own-widths.csv and leave-one-out.png")
     loo.add_argument("--spec", type=Path, default=Path("calibrations/library.toml"), metavar="FILE",
                      help="set spec whose records are left out in turn (default calibrations/library.toml)")
     loo.add_argument("--budget", type=int, default=720, help="simulations per fold calibration (default 720)")
     loo.add_argument("--particles", type=int, default=40, help="particles per fold (default 40)")
+    loo.add_argument("--records", nargs="+", metavar="REC",
+                     help="leave out only these records of --spec, in turn (default: every one)")
+    loo.add_argument("--own-from", default="pre-ceasefire", metavar="pre-ceasefire|priors",
+                     help="the left-out record's own parameters: calibrated on its lines ending by "
+                          "t = 0 (default), or drawn from their priors (the ablation)")
+    loo.add_argument("--pre-budget", type=int, default=800,
+                     help="simulations per pre-ceasefire calibration (default 800)")
+    loo.add_argument("--pre-particles", type=int, default=40,
+                     help="particles per pre-ceasefire calibration (default 40)")
     loo.add_argument("--until-days", type=float, default=7.0,
                      help="score windows ending by this many days after t = 0 (default 7)")
     loo.add_argument("--warmup-days", type=float, default=2.0,
@@ -90,7 +101,9 @@ def _leave_one_out(args: argparse.Namespace) -> int:
     folds = leave_one_out(args.spec, runs=args.runs, seed=args.seed, workers=args.workers,
                           budget=args.budget, particles=args.particles,
                           until_min=args.until_days * 1440.0, warmup_min=args.warmup_days * 1440.0,
-                          variants=args.variants, variant_runs=min(args.variant_runs, args.runs))
+                          variants=args.variants, variant_runs=min(args.variant_runs, args.runs),
+                          records=args.records, own_from=args.own_from, pre_budget=args.pre_budget,
+                          pre_particles=args.pre_particles)
     out = args.out or Path("results") / "leave-one-out"
     written = write_loro(folds, out, fmt=args.format, variants=args.variants, seed=args.seed)
     print(summary_text(folds, variant_differences(folds, seed=args.seed) if args.variants else None))

@@ -14,7 +14,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sim.faces.figures import OKABE_ITO, mark_ceasefire, new_figure, save
-from sim.studies.loro import Fold, loro_table, variant_differences, variant_windows, widths_table
+from sim.studies.loro import (
+    Fold,
+    loro_table,
+    own_widths_table,
+    variant_differences,
+    variant_windows,
+    widths_table,
+)
 from sim.studies.scoring import PREDICTORS, ScoreResult
 from sim.studies.tables import write_csv_atomic
 
@@ -148,13 +155,16 @@ def loro_figure(table: pd.DataFrame) -> Figure:
 
 def write_loro(folds: Sequence[Fold], out: str | Path, *, fmt: str = "png",
                variants: bool = False, seed: int = 0) -> list[Path]:
-    """Write ``leave-one-out.csv``, ``leave-one-out-widths.csv``, ``leave-one-out.<fmt>`` and
-    (with ``variants``) ``variants.csv`` into ``out``, each atomically."""
+    """Write ``leave-one-out.csv``, ``leave-one-out-widths.csv`` (shared parameters, fold
+    posteriors), ``leave-one-out-own-widths.csv`` (each left-out record's own parameters,
+    pre-ceasefire posterior), ``leave-one-out.<fmt>`` and (with ``variants``) ``variants.csv``
+    into ``out``, each atomically."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     table = loro_table(folds)
     written = [write_csv_atomic(table, out / "leave-one-out.csv"),
                write_csv_atomic(widths_table(folds), out / "leave-one-out-widths.csv"),
+               write_csv_atomic(own_widths_table(folds), out / "leave-one-out-own-widths.csv"),
                save(loro_figure(table), out / "leave-one-out", fmt)]
     if variants:
         written.append(write_csv_atomic(variant_differences(folds, seed=seed), out / "variants.csv"))
