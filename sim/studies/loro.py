@@ -176,7 +176,7 @@ def shared_point(posterior: SetPosterior) -> dict[str, Any]:
     and the most probable value of a categorical parameter."""
     from sim.studies.calibration import Choice, weighted_quantile
 
-    pop = posterior.last
+    pop = posterior.final
     out: dict[str, Any] = {}
     for k, (column, prior, owner) in enumerate(posterior.spec.parameters()):
         if owner is not None:
