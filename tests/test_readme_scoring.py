@@ -25,5 +25,21 @@ def test_the_readme_shows_the_committed_tables(csv, render):
     assert render(table) in README
 
 
+def test_the_readme_compares_the_run_with_its_priors_ablation():
+    """The own-parameter comparison is the two committed runs', and the ablation's fold
+    calibrations and baselines are the main run's (only the model's own draws differ)."""
+    pre = pd.read_csv(DOCS / "leave-one-out.csv")
+    priors = pd.read_csv(DOCS / "own-from-priors" / "leave-one-out.csv")
+    assert loro.readme_own_comparison(pre, priors) in README
+    base = ~pre["predictor"].isin(["model", "no-commitment"])
+    pd.testing.assert_frame_equal(pre.loc[base, ["record", "predictor", "crps"]].reset_index(drop=True),
+                                  priors.loc[base, ["record", "predictor", "crps"]].reset_index(drop=True))
+    ablation = {"priors (own_from=priors)", "none: the record has no own parameters"}
+    assert set(priors["own_from"].dropna()) <= ablation
+    assert pre["own_from"].str.startswith("pre-ceasefire posterior").all()
+    pd.testing.assert_frame_equal(pd.read_csv(DOCS / "leave-one-out-widths.csv"),
+                                  pd.read_csv(DOCS / "own-from-priors" / "leave-one-out-widths.csv"))
+
+
 def test_the_figure_is_committed():
     assert (DOCS / "leave-one-out.png").stat().st_size > 10_000

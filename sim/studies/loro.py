@@ -525,6 +525,33 @@ def readme_table(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def readme_own_comparison(pre: pd.DataFrame, priors: pd.DataFrame) -> str:
+    """Two leave-one-out CSVs side by side, the left-out record's own parameters learnt from its
+    lines ending by t = 0 (``pre``) and drawn from their priors (``priors``, the ablation): per
+    record with a defined model CRPS, the model's CRPS, its Brier score and its skill against the
+    best baseline under each. The baselines do not depend on where the model's own parameters come
+    from, so the best baseline is the same in both."""
+    from sim.studies.scoring import BASELINES
+
+    lines = ["| left-out record | best baseline (CRPS) | model CRPS: priors / pre-ceasefire | "
+             "skill vs best baseline [90%]: priors / pre-ceasefire | Brier: priors / pre-ceasefire |",
+             "|---|---|---|---|---|"]
+    for record, sub in pre.groupby("record", sort=False):
+        t = sub.set_index("predictor")
+        a = priors[priors["record"] == record].set_index("predictor")
+        if a.empty:
+            raise ValueError(f"{record}: not in the priors run")
+        defined = t.loc[list(BASELINES), "crps"].dropna()
+        if pd.isna(t.loc["model", "crps"]) or not len(defined):
+            continue
+        best = str(defined.idxmin())
+        lines.append(f"| {record} | {best} ({_num(t.loc[best, 'crps'])}) | "
+                     f"{_num(a.loc['model', 'crps'])} / {_num(t.loc['model', 'crps'])} | "
+                     f"{_skill(a, best)} / {_skill(t, best)} | "
+                     f"{_num(a.loc['model', 'brier'])} / {_num(t.loc['model', 'brier'])} |")
+    return "\n".join(lines)
+
+
 def _skill(t: pd.DataFrame, p: str | None) -> str:
     if p is None or pd.isna(t.loc[p, "skill"]):
         return "undefined"
