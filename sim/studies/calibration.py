@@ -735,16 +735,18 @@ def posterior_overrides(path: str | Path, runs: int, seed: int, *,
     return draw_overrides(table, runs, seed)
 
 
-def draw_overrides(table: pd.DataFrame, runs: int, seed: int, *,
-                   observations: bool = False) -> dict[int, dict[str, Any]]:
+def draw_overrides(table: pd.DataFrame, runs: int, seed: int, *, observations: bool = False,
+                   stream: tuple[int, int] = (POSTERIOR_DRAWS, 0)) -> dict[int, dict[str, Any]]:
     """Like :func:`posterior_overrides`, from a posterior table already in memory.
 
     ``observations=True`` keeps the observation parameters (``observations.*``) in each run's
-    draw, for a scorer that feeds them to the run's claim model (the same picks either way)."""
+    draw, for a scorer that feeds them to the run's claim model (the same picks either way).
+    ``stream``: the spawn key of ``seed`` the picks come from (another one for draws that must be
+    independent of these)."""
     params = [c for c in table.columns if c not in RESERVED_COLUMNS
               and (observations or not is_observation_parameter(c))]
     w = table["weight"].to_numpy(dtype=float)
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(POSTERIOR_DRAWS, 0))))
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=stream)))
     picks = rng.choice(len(table), size=runs, p=w / w.sum())
     columns = {c: table[c].tolist() for c in params}
     return {i: {c: columns[c][int(k)] for c in params} for i, k in enumerate(picks)}

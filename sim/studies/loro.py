@@ -150,14 +150,9 @@ def own_posterior_draws(table: pd.DataFrame, runs: int, seed: int) -> dict[int, 
     posterior, :attr:`OwnPosterior.table`) drawn by weight, from their own stream of ``seed``
     (apart from the fold posterior's draws and the runs' streams). Observation parameters
     (``observations.*``) are kept: the scorer feeds them to each run's claim model."""
-    from sim.studies.calibration import RESERVED_COLUMNS
+    from sim.studies.calibration import draw_overrides
 
-    params = [c for c in table.columns if c not in RESERVED_COLUMNS]
-    w = table["weight"].to_numpy(dtype=float)
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(PRE_STREAM, 1))))
-    picks = rng.choice(len(table), size=runs, p=w / w.sum())
-    columns = {c: table[c].tolist() for c in params}
-    return {i: {c: columns[c][int(k)] for c in params} for i, k in enumerate(picks)}
+    return draw_overrides(table, runs, seed, observations=True, stream=(PRE_STREAM, 1))
 
 
 def write_pre_ceasefire_record(events: Path, out: Path) -> int:
