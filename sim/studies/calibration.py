@@ -55,7 +55,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -143,28 +143,74 @@ class Choice:
         return "choice(" + ", ".join(map(str, self.values)) + ")"
 
 
+@dataclass(frozen=True, kw_only=True)
+class Algorithm:
+    """The ABC-SMC settings a spec's ``[calibration]`` table gives, for one record or a set."""
+
+    particles: int = 200
+    budget: int = 20_000
+    """Most simulations (in a set, a particle costs one simulation per record)."""
+    seed: int = 0
+    quantile: float = 0.5
+    """Each population's tolerance: this quantile of the previous population's distances."""
+    min_acceptance: float = 0.01
+    min_ess: float | None = None
+    """Stop once a population's effective sample size falls below this (None: a quarter of the
+    particles). Stop rather than resample: every population is already drawn from the last by
+    weight (Beaumont et al. 2009), so a resampling step would add noise and nothing else; a low
+    ESS means the tolerance fell faster than the kernel can follow, and further populations would
+    be built on a handful of distinct particles."""
+    choice_keep: float = 0.7
+    """Chance the kernel keeps a categorical value (else: uniform among the other values)."""
+    adjustment: Literal["none", "regression"] = "none"
+    """``"none"``: the last population as accepted (conservative: its intervals over-cover);
+    ``"regression"``: corrected by local linear regression on the misfits (:func:`regression_adjust`,
+    step 4 of the module docstring; validated for a few statistics only)."""
+
+    @property
+    def ess_floor(self) -> float:
+        return self.particles / 4 if self.min_ess is None else self.min_ess
+
+    def algorithm(self) -> dict[str, Any]:
+        """These settings as keyword arguments (to carry them from one spec to another)."""
+        return {f.name: getattr(self, f.name) for f in fields(Algorithm)}
+
+
+ALGORITHM_KEYS = ("particles", "budget", "seed", "quantile", "min_acceptance", "min_ess", "choice_keep",
+                  "adjustment")
+
+
+def _algorithm(path: Path, cal: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``[calibration]`` table's algorithm settings, checked (one line naming the key)."""
+    min_ess = cal.get("min_ess")
+    out = {
+        "particles": int(_number(path, "calibration.particles", cal, 200, lo=2, integer=True)),
+        "budget": int(_number(path, "calibration.budget", cal, 20_000, lo=1, integer=True)),
+        "seed": int(_number(path, "calibration.seed", cal, 0, lo=0, integer=True)),
+        "quantile": _number(path, "calibration.quantile", cal, 0.5, lo=0, hi=1, strict=True),
+        "min_acceptance": _number(path, "calibration.min_acceptance", cal, 0.01, lo=0, hi=1),
+        "min_ess": None if min_ess is None else _number(path, "calibration.min_ess", cal, 0, lo=0),
+        "choice_keep": _number(path, "calibration.choice_keep", cal, 0.7, lo=0, hi=1),
+        "adjustment": _choice(path, "calibration.adjustment", cal, "none", ADJUSTMENTS)}
+    if out["min_ess"] is not None and out["min_ess"] > out["particles"]:
+        raise ScenarioError(f"{path}: calibration.min_ess = {out['min_ess']:g}: must be ≤ particles "
+                            f"= {out['particles']} (the ESS never exceeds the number of particles)")
+    return out
+
+
 @dataclass(frozen=True)
-class Spec:
-    """A calibration: the scenario, its record, the priors and the algorithm's settings."""
+class Spec(Algorithm):
+    """A calibration of one record: the scenario, its record, the priors, and the algorithm's
+    settings (:class:`Algorithm`). It runs as a set of one (:func:`as_set_spec`)."""
 
     source: Path
     """The spec file (or the scenario, for a spec built in code)."""
     scenario_path: Path
     events_path: Path
     priors: tuple[Prior, ...]
-    particles: int = 200
-    budget: int = 20_000
-    seed: int = 0
-    quantile: float = 0.5
-    min_acceptance: float = 0.01
     horizon_h: float | None = None
     """Horizon of the calibration runs; None: as long as the statistics need."""
     settings: Settings = field(default_factory=Settings)
-    min_ess: float | None = None
-    """Stop once a population's effective sample size falls below this (None: a quarter of the
-    particles); see :attr:`SetSpec.min_ess`."""
-    adjustment: Literal["regression", "none"] = "none"
-    """How the last population becomes the posterior; see :attr:`SetSpec.adjustment`."""
 
     @property
     def paths(self) -> list[str]:
@@ -175,8 +221,8 @@ class Spec:
         return [(p.path, p, None) for p in self.priors]
 
 
-SPEC_KEYS = {"calibration": ("scenario", "events_file", "particles", "budget", "seed", "quantile",
-                             "min_acceptance", "min_ess", "horizon_h", "adjustment"),
+SPEC_KEYS = {"calibration": ("scenario", "events_file",  # no choice_keep: one record has no choice priors
+                             *(k for k in ALGORITHM_KEYS if k != "choice_keep"), "horizon_h"),
              "observations": ("precision_min", "calm_max", "quiet_window_min", "heavy_per_day",
                               "count_scale", "claim_inflation"),
              "priors": ()}
@@ -221,23 +267,12 @@ def load_spec(path: str | Path) -> Spec:
     settings = _observation_settings(path, "observations", raw.get("observations", {}), Settings())
     priors = _priors(path, raw.get("priors", {}), (case,))
     horizon = cal.get("horizon_h")
-    min_ess = cal.get("min_ess")
     spec = Spec(
         source=path, scenario_path=scenario_path, events_path=events_path, priors=priors,
-        particles=int(_number(path, "calibration.particles", cal, 200, lo=2, integer=True)),
-        budget=int(_number(path, "calibration.budget", cal, 20_000, lo=1, integer=True)),
-        seed=int(_number(path, "calibration.seed", cal, 0, lo=0, integer=True)),
-        quantile=_number(path, "calibration.quantile", cal, 0.5, lo=0, hi=1, strict=True),
-        min_acceptance=_number(path, "calibration.min_acceptance", cal, 0.01, lo=0, hi=1),
         horizon_h=None if horizon is None else _number(path, "calibration.horizon_h", cal, 0, lo=0,
                                                        strict=True),
-        settings=settings,
-        min_ess=None if min_ess is None else _number(path, "calibration.min_ess", cal, 0, lo=0),
-        adjustment=_choice(path, "calibration.adjustment", cal, "none", ADJUSTMENTS))
+        settings=settings, **_algorithm(path, cal))
     check_budget(spec.budget, spec.particles, f"{path}: calibration.budget")
-    if spec.min_ess is not None and spec.min_ess > spec.particles:
-        raise ScenarioError(f"{path}: calibration.min_ess = {spec.min_ess:g}: must be ≤ particles "
-                            f"({spec.particles})")
     return spec
 
 
@@ -564,8 +599,7 @@ def as_set_spec(spec: Spec) -> SetSpec:
     """A single-record spec as a set of one record whose priors are all shared."""
     rec = RecordSpec(spec.scenario_path.name.removesuffix(".toml"), spec.scenario_path, spec.events_path,
                      (), spec.settings, spec.horizon_h)
-    return SetSpec(spec.source, (rec,), spec.priors, spec.particles, spec.budget, spec.seed, spec.quantile,
-                   spec.min_acceptance, spec.min_ess, adjustment=spec.adjustment)
+    return SetSpec(spec.source, (rec,), spec.priors, **spec.algorithm())
 
 
 def _generator(seed: int, population: int) -> np.random.Generator:
@@ -775,8 +809,7 @@ def apply_medians(case: Scenario, posterior: Posterior) -> Scenario:
 #   with probability ``choice_keep`` and otherwise draws uniformly among the others (pyabc's
 #   model perturbation kernel; its default 0.7 kept).
 
-SET_SPEC_KEYS = {"calibration": ("records", "particles", "budget", "seed", "quantile", "min_acceptance",
-                                 "min_ess", "choice_keep", "adjustment"),
+SET_SPEC_KEYS = {"calibration": ("records", *ALGORITHM_KEYS),
                  "observations": SPEC_KEYS["observations"],
                  "shared": ("priors",),
                  "records": ()}
@@ -810,38 +843,17 @@ class RecordSpec:
 
 
 @dataclass(frozen=True)
-class SetSpec:
-    """A calibration of several records that share parameters (module comment above)."""
+class SetSpec(Algorithm):
+    """A calibration of several records that share parameters (module comment above), with the
+    algorithm's settings (:class:`Algorithm`)."""
 
     source: Path
     records: tuple[RecordSpec, ...]
     shared: tuple[Prior | Choice, ...]
-    particles: int = 200
-    budget: int = 20_000
-    """Most simulations (a particle costs one simulation per record)."""
-    seed: int = 0
-    quantile: float = 0.5
-    min_acceptance: float = 0.01
-    min_ess: float | None = None
-    """Stop once a population's effective sample size falls below this (None: a quarter of the
-    particles). Stop rather than resample: every population is already drawn from the last by
-    weight (Beaumont et al. 2009), so a resampling step would add noise and nothing else; a low
-    ESS means the tolerance fell faster than the kernel can follow, and further populations would
-    be built on a handful of distinct particles."""
-    choice_keep: float = 0.7
-    """Chance the kernel keeps a categorical value (else: uniform among the other values)."""
-    adjustment: Literal["regression", "none"] = "none"
-    """``"none"``: the last population as accepted (conservative: its intervals over-cover);
-    ``"regression"``: corrected by local linear regression on the misfits (:func:`regression_adjust`,
-    step 4 of the module docstring; validated for a few statistics only)."""
 
     @property
     def names(self) -> list[str]:
         return [r.name for r in self.records]
-
-    @property
-    def ess_floor(self) -> float:
-        return self.particles / 4 if self.min_ess is None else self.min_ess
 
     def parameters(self) -> list[tuple[str, Prior | Choice, int | None]]:
         """(column, prior, record index or None for shared), shared first, then by record."""
@@ -975,20 +987,7 @@ def _set_spec_from(raw: Mapping[str, Any], path: Path, base: Path) -> SetSpec:
         raise ScenarioError(f"{path}: shared.priors: no parameters to calibrate; add e.g. "
                             '"sides.*.force.discipline" = '
                             '{ distribution = "uniform", low = 0.3, high = 1.0 }')
-    min_ess = cal.get("min_ess")
-    spec = SetSpec(
-        source=path, records=tuple(records), shared=shared,
-        particles=int(_number(path, "calibration.particles", cal, 200, lo=2, integer=True)),
-        budget=int(_number(path, "calibration.budget", cal, 20_000, lo=1, integer=True)),
-        seed=int(_number(path, "calibration.seed", cal, 0, lo=0, integer=True)),
-        quantile=_number(path, "calibration.quantile", cal, 0.5, lo=0, hi=1, strict=True),
-        min_acceptance=_number(path, "calibration.min_acceptance", cal, 0.01, lo=0, hi=1),
-        min_ess=None if min_ess is None else _number(path, "calibration.min_ess", cal, 0, lo=0),
-        choice_keep=_number(path, "calibration.choice_keep", cal, 0.7, lo=0, hi=1),
-        adjustment=_choice(path, "calibration.adjustment", cal, "none", ADJUSTMENTS))
-    if spec.min_ess is not None and spec.min_ess > spec.particles:
-        raise ScenarioError(f"{path}: calibration.min_ess = {spec.min_ess:g}: must be ≤ particles "
-                            f"= {spec.particles} (the ESS never exceeds the number of particles)")
+    spec = SetSpec(source=path, records=tuple(records), shared=shared, **_algorithm(path, cal))
     check_set_budget(spec.budget, spec.particles, len(records), f"{path}: calibration.budget")
     for rec in records:  # the record must give statistics for its scenario (checked up front)
         record_case(rec)
@@ -1088,12 +1087,13 @@ def regression_adjust(pop: Population, params: Sequence[tuple[str, Prior | Choic
     posterior sample is the particles so moved, with those weights. With many statistics the fit
     is ridge-penalised (Blum, Nunes, Prangle & Sisson 2013, Statistical Science 28:189), the
     penalty chosen per parameter by generalised cross-validation; statistics that do not vary are
-    left out. Categorical parameters are not moved.
+    left out. Categorical parameters are not moved (and the numeric ones are fitted across their
+    values together).
 
-    What it is validated for: the SBC benchmark's three monitor counts (sim.studies.sbc; README).
-    With sixteen noisy counts (``benchmarks/adjustment_check.py``) the fit extrapolates to zero
-    misfit in sixteen dimensions and moves the sample off the truth, so specs leave it off unless
-    they ask for it.
+    What it is validated for: the SBC benchmark's three monitor counts (sim.studies.sbc,
+    ``DEFAULT_SETUP``; README). With fourteen noisy counts (``FINE_SETUP``) the fit extrapolates
+    to zero misfit in fourteen dimensions and its 90% intervals hold the truth only about 80% of
+    the time, so specs leave it off unless they ask for it.
 
     Returns (None, []) when there is nothing to adjust: no misfits kept, every particle exactly
     matching the record (tolerance 0), or no numeric parameter.
