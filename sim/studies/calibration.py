@@ -22,7 +22,7 @@ Interface 6:187; importance weights and kernel as in Beaumont et al. 2009, Biome
    moves within it, so intervals as accepted hold the truth too often; the adjustment removes
    the part of that blur that is linear in the misfit (:func:`regression_adjust`). The default,
    ``"none"``, keeps the last population as accepted: the simulation-based check (sim.studies.sbc)
-   validates the adjustment for a few statistics, and with many it was measured to mislead.
+   finds the adjustment close to calibrated with a few statistics and over-confident with many.
 
 Priors may also sit on observation parameters (``observations.claim_inflation``): those feed the
 claim model of each run and are never applied to the scenario. Monitor counts are drawn per run
@@ -165,7 +165,7 @@ class Algorithm:
     adjustment: Literal["none", "regression"] = "none"
     """``"none"``: the last population as accepted (conservative: its intervals over-cover);
     ``"regression"``: corrected by local linear regression on the misfits (:func:`regression_adjust`,
-    step 4 of the module docstring; validated for a few statistics only)."""
+    step 4 of the module docstring; checked on a few statistics only)."""
 
     @property
     def ess_floor(self) -> float:
@@ -1090,10 +1090,11 @@ def regression_adjust(pop: Population, params: Sequence[tuple[str, Prior | Choic
     left out. Categorical parameters are not moved (and the numeric ones are fitted across their
     values together).
 
-    What it is validated for: the SBC benchmark's three monitor counts (sim.studies.sbc,
-    ``DEFAULT_SETUP``; README). With fourteen noisy counts (``FINE_SETUP``) the fit extrapolates
-    to zero misfit in fourteen dimensions and its 90% intervals hold the truth only about 80% of
-    the time, so specs leave it off unless they ask for it.
+    What it was checked on: the SBC benchmark's three monitor counts (sim.studies.sbc,
+    ``DEFAULT_SETUP``; README: 90% intervals hold the truth 0.84 and 0.93 of the time). With
+    fourteen noisy counts (``FINE_SETUP``) the fit extrapolates to zero misfit in fourteen
+    dimensions and its 90% intervals hold the truth only about 80% of the time, so specs leave it
+    off unless they ask for it.
 
     Returns (None, []) when there is nothing to adjust: no misfits kept, every particle exactly
     matching the record (tolerance 0), or no numeric parameter.

@@ -96,7 +96,7 @@ DEFAULT_SETUP = Setup(
         Prior("peacekeepers.recorded_per_incident_mean", "uniform", 1.0, 6.0),
         # Commitment lost per severity point blamed on the other side: expected to be left
         # uninformed by one day of counts (it shows only when a command abandons the truce); the
-        # check measures it (README: mean width 0.94 of the prior's).
+        # check measures it (README, docs/calibration/sbc.csv).
         Prior("sides.*.command.violation_cost", "uniform", 0.0, 0.02),
     ),
 )
