@@ -140,6 +140,22 @@ def test_the_readme_states_the_committed_numbers():
     assert (adjusted.loc[adjusted["informable"], "coverage"] < 0.85).all(), \
         "the README says the adjustment under-covers with many statistics"
     assert f"{int(fine['truths'].max())} truths" in section
+    # The prose's history: the first 60 truths of the committed table, adjusted rate.
+    truths = pd.read_csv(COMMITTED.with_name("sbc-truths.csv"))
+    first = truths[(truths["truth"] < 60) & (truths["method"] == "regression")
+                   & (truths["parameter"] == "sides.*.force.ceasefire_rate_per_h")]
+    assert f"({int(first['inside'].sum())} of 60)" in section and len(first) == 60
+
+
+def test_the_readme_counts_the_statistics_of_the_committed_calibrations():
+    """"The committed calibrations compare 40–124 statistics": computed from their specs."""
+    from sim.studies.calibration import calibration_case, load_spec, spec_path_for
+
+    names = sorted(p.name.removesuffix(".calibration.toml")
+                   for p in (ROOT / "scenarios").glob("*.calibration.toml"))
+    counts = [len(calibration_case(load_spec(spec_path_for(n)))[1]) for n in names]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"compare {min(counts)}–{max(counts)} statistics" in readme
 
 
 def test_the_benchmark_refuses_bad_options_in_one_line(tmp_path: Path):
