@@ -13,7 +13,10 @@ method, whether the issue's target holds: coverage in [0.85, 0.95] for every inf
 ``sbc-truths.csv`` (one row per truth and parameter) and ``sbc.png``; with ``--setup fine``
 (fourteen counts per record instead of three) ``sbc-fine.csv``, ``sbc-fine-truths.csv`` and
 ``sbc-fine.png``. The results do not depend
-on ``--workers``.
+on ``--workers``. With ``--resume`` the truths already in the folder's truths table are kept and
+only the missing ones run; every finished truth is saved at once in ``.<stem>-truths.partial.csv``
+(which ``--resume`` reads first, and which goes once the tables are written), so an interrupted
+check, or one extended to more truths, ends with the same tables as one uninterrupted run.
 """
 
 from __future__ import annotations
@@ -23,12 +26,23 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from sim.faces.figures import save
 from sim.faces.figures.calibration import sbc_ranks
 from sim.studies.runner import progress_bar
-from sim.studies.sbc import SETUPS, markdown, meets_target, run_sbc, summarize
+from sim.studies.sbc import (
+    COLUMNS,
+    METHODS,
+    SETUPS,
+    Setup,
+    draw_truth,
+    markdown,
+    meets_target,
+    run_sbc,
+    summarize,
+)
 from sim.studies.tables import write_csv_atomic
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "calibration"
@@ -54,6 +68,31 @@ def whole(minimum: int):
     return parse
 
 
+def earlier_truths(path: Path, setup: Setup, seed: int) -> pd.DataFrame:
+    """The truths table of an earlier run, checked to be this setup's and this seed's.
+
+    Raises ValueError (one line) when its columns, methods or parameters differ, or when a
+    truth's value is not the one ``seed`` draws for it (another seed or other priors).
+    """
+    table = pd.read_csv(path)
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"no column {', '.join(missing)}")
+    if not set(table["method"]) <= set(METHODS):
+        raise ValueError(f"method must be one of {', '.join(METHODS)}")
+    paths = [p.path for p in setup.priors]
+    for truth, rows in table.groupby("truth"):
+        if sorted(rows["method"]) != sorted(METHODS * len(paths)) or \
+                any(sorted(part["parameter"]) != sorted(paths) for _, part in rows.groupby("method")):
+            raise ValueError(f"truth {truth}: rows are not one per method and parameter of this setup")
+        values = draw_truth(setup, seed, int(truth))
+        recorded = rows.drop_duplicates("parameter").set_index("parameter")["value"]
+        if not np.allclose(recorded.loc[paths].to_numpy(dtype=float), values, rtol=1e-5):
+            raise ValueError(f"truth {truth}: values differ from what seed {seed} draws "
+                             "(another seed or setup)")
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = Parser(description=__doc__.splitlines()[0])
     parser.add_argument("--truths", type=whole(1), default=60, help="synthetic truths (default 60)")
@@ -62,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DOCS, help="output folder (default docs/calibration)")
     parser.add_argument("--setup", choices=sorted(SETUPS), default="default",
                         help="default: three monitor counts (files sbc.*); fine: fourteen (files sbc-fine.*)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the truths already checked (the folder's partial or truths table); "
+                             "run only the missing ones")
     parser.add_argument("--replot", action="store_true",
                         help="only redraw the figure from the folder's summary and truths tables")
     args = parser.parse_args(argv)
@@ -80,11 +122,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {save(sbc_ranks(table, summary), args.out / f'{stem}.png')}")
         return 0
     setup = SETUPS[args.setup]
-    bar = progress_bar(args.truths, None, unit="truth", desc="SBC")
+    truths_csv = args.out / f"{stem}-truths.csv"
+    partial = args.out / f".{stem}-truths.partial.csv"
+    earlier = partial if partial.is_file() else truths_csv
+    done = None
+    if args.resume and earlier.is_file():
+        try:
+            done = earlier_truths(earlier, setup, args.seed)
+        except ValueError as exc:
+            print(f"benchmarks/sbc.py: --resume: {earlier}: {exc}", file=sys.stderr)
+            return 2
+    kept = 0 if done is None else int(done.loc[done["truth"] < args.truths, "truth"].nunique())
+    bar = progress_bar(args.truths, None, unit="truth", desc="SBC", initial=kept)
+    saved = [] if done is None else done.to_dict("records")
+
+    def save_progress(rows: list[dict]) -> None:
+        """Keep every finished truth in the partial table, which ``--resume`` reads first."""
+        saved.extend(rows)
+        write_csv_atomic(pd.DataFrame(saved), partial)
+        if bar:
+            bar.update(1)
+
     started = time.perf_counter()
     try:
-        table = run_sbc(setup, args.truths, args.seed, workers=args.workers,
-                        on_done=bar.update if bar else None)
+        table = run_sbc(setup, args.truths, args.seed, workers=args.workers, done=done,
+                        on_done=save_progress)
     finally:
         if bar:
             bar.close()
@@ -92,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarize(table, setup.priors)
     print(markdown(summary))
     per_truth = table.groupby("truth").first()
-    print(f"\n{args.truths} truths, seed {args.seed}, {args.workers} workers, {seconds:.0f} s; "
+    print(f"\n{args.truths} truths ({args.truths - kept} run now, {kept} kept), seed {args.seed}, "
+          f"{args.workers} workers, {seconds:.0f} s; "
           f"each calibration: {setup.particles} particles, budget {setup.budget}; "
           f"populations {per_truth['populations'].min()}–{per_truth['populations'].max()}, "
           f"final tolerance median {per_truth['tolerance'].median():.3g}")
@@ -110,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     written = [write_csv_atomic(summary, args.out / f"{stem}.csv"),
                write_csv_atomic(table, args.out / f"{stem}-truths.csv"),
                save(sbc_ranks(table, summary), args.out / f"{stem}.png")]
+    partial.unlink(missing_ok=True)
     print("wrote " + ", ".join(map(str, written)))
     return 0
 

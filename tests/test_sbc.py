@@ -105,6 +105,12 @@ def test_a_truth_checked_alone_or_by_two_workers_gives_the_same_rows():
     alone = pd.DataFrame(check_truth(tiny, 5, 1))
     pd.testing.assert_frame_equal(two[two["truth"] == 1].reset_index(drop=True), alone)
     assert not two[two["truth"] == 0]["value"].equals(alone["value"]), "truths differ"
+    # Resuming from truth 0 alone runs only truth 1 and ends with the same table.
+    finished: list[int] = []
+    resumed = run_sbc(tiny, 2, seed=5, done=two[two["truth"] == 0].iloc[::-1],
+                      on_done=lambda rows: finished.append(rows[0]["truth"]))
+    assert finished == [1], "the kept truth is not run again"
+    pd.testing.assert_frame_equal(resumed, two)
 
 
 def test_summary_counts_coverage_and_flags_informable_parameters():
@@ -169,3 +175,24 @@ def test_the_benchmark_refuses_bad_options_in_one_line(tmp_path: Path):
                               capture_output=True, text=True, check=False)
         assert done.returncode == 2, done.stderr
         assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_the_benchmark_resumes_only_from_a_table_of_its_own_setup_and_seed(tmp_path: Path):
+    """--resume keeps an earlier table's truths only if it is this check's: another seed, or a
+    table that lacks a column, is refused in one line (exit 2) before anything runs."""
+    import subprocess
+    import sys
+
+    committed = pd.read_csv(COMMITTED.with_name("sbc-truths.csv"))
+    committed[committed["truth"] < 2].to_csv(tmp_path / "sbc-truths.csv", index=False)
+    for args, message in ((["--seed", "1"], "truth 0: values differ from what seed 1 draws"),
+                          (["--seed", "0"], None)):
+        if message is None:  # the same table without its ranks
+            committed.drop(columns="rank").to_csv(tmp_path / "sbc-truths.csv", index=False)
+            message = "no column rank"
+        done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "sbc.py"), "--resume",
+                               "--truths", "2", "--out", str(tmp_path), *args],
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 2, done.stderr
+        assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sbc-truths.csv"], "nothing written"

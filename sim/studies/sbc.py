@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
@@ -59,6 +59,11 @@ PRIOR_WIDTH = LEVEL
 INFORMABLE_RATIO = 0.5
 """A parameter is informable when its mean posterior width is at most half the prior's."""
 RANK_BINS = 10
+Row = dict[str, float | int | str | bool]
+"""One row of the truths table: a truth, a method and a parameter."""
+COLUMNS = ("truth", "method", "parameter", "value", "rank", "q05", "q95", "inside", "width_ratio",
+           "populations", "tolerance", "simulations", "ess")
+"""The truths table's columns (:func:`check_truth`)."""
 METHODS = ("regression", "none")
 """How the last population becomes the posterior: adjusted, and as accepted."""
 
@@ -174,7 +179,7 @@ def weighted_rank(x: np.ndarray, w: np.ndarray, truth: float) -> float:
     return float((w[x < truth].sum() + 0.5 * w[x == truth].sum()) / total)
 
 
-def check_truth(setup: Setup, seed: int, truth: int) -> list[dict[str, float | int | str | bool]]:
+def check_truth(setup: Setup, seed: int, truth: int) -> list[Row]:
     """Calibrate against truth ``truth``'s synthetic record; one row per parameter."""
     values = draw_truth(setup, seed, truth)
     record = synthetic_monitor_record(setup, values, seed, truth)
@@ -188,7 +193,7 @@ def check_truth(setup: Setup, seed: int, truth: int) -> list[dict[str, float | i
                     horizon_h=setup.horizon_h, settings=setup.settings, adjustment="regression")
         post = calibrate(spec, workers=1, progress=False)
     lo_q, hi_q = (1 - LEVEL) / 2, (1 + LEVEL) / 2
-    rows: list[dict[str, float | int | str | bool]] = []
+    rows: list[Row] = []
     for method, pop in (("regression", post.final), ("none", post.last)):
         for k, prior in enumerate(setup.priors):
             x, true = pop.values[:, k], float(values[k])
@@ -203,15 +208,20 @@ def check_truth(setup: Setup, seed: int, truth: int) -> list[dict[str, float | i
     return rows
 
 
-def _check_truth_task(args: tuple[Setup, int, int]) -> list[dict[str, float | int | str | bool]]:
+def _check_truth_task(args: tuple[Setup, int, int]) -> list[Row]:
     return check_truth(*args)
 
 
 def run_sbc(setup: Setup, truths: int, seed: int = 0, *, workers: int = 1,
-            on_done: Callable[[int], None] | None = None) -> pd.DataFrame:
+            on_done: Callable[[list[Row]], None] | None = None,
+            done: pd.DataFrame | None = None) -> pd.DataFrame:
     """Run the check over truths ``0 .. truths-1``: one row per truth and parameter, in order.
 
     Each truth is one task; ``workers`` processes share them (same table for any number).
+    ``done`` holds rows of truths already checked (an earlier run's table with the same setup
+    and seed): those truths are kept as they are and not run again, so an interrupted or
+    extended check resumes without loss or repetition. ``on_done`` receives each newly checked
+    truth's rows as it finishes (in truth order), e.g. to save progress.
     """
     if truths < 1:
         raise ValueError(f"truths must be ≥ 1, got {truths}")
@@ -219,20 +229,28 @@ def run_sbc(setup: Setup, truths: int, seed: int = 0, *, workers: int = 1,
         raise ValueError(f"workers must be ≥ 1, got {workers}")
     if seed < 0:
         raise ValueError(f"seed must be ≥ 0, got {seed}")
-    tasks = [(setup, seed, k) for k in range(truths)]
-    rows: list[dict[str, float | int | str | bool]] = []
-    if workers == 1:
-        for task in tasks:
-            rows.extend(_check_truth_task(task))
+    kept = pd.DataFrame() if done is None else done[done["truth"] < truths]
+    have = set() if kept.empty else set(kept["truth"].astype(int))
+    tasks = [(setup, seed, k) for k in range(truths) if k not in have]
+    rows: list[Row] = [] if kept.empty else kept.to_dict("records")
+    if workers == 1 or len(tasks) <= 1:
+        finished: Iterable[list[Row]] = map(_check_truth_task, tasks)
+        for truth_rows in finished:
+            rows.extend(truth_rows)
             if on_done:
-                on_done(1)
+                on_done(truth_rows)
     else:
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            for done in pool.map(_check_truth_task, tasks):  # in truth order, whoever ran it
-                rows.extend(done)
+            for truth_rows in pool.map(_check_truth_task, tasks):  # in truth order, whoever ran it
+                rows.extend(truth_rows)
                 if on_done:
-                    on_done(1)
-    return pd.DataFrame(rows)
+                    on_done(truth_rows)
+    table = pd.DataFrame(rows)
+    method_order = {m: i for i, m in enumerate(METHODS)}
+    parameter_order = {p.path: i for i, p in enumerate(setup.priors)}
+    order = np.lexsort((table["parameter"].map(parameter_order).to_numpy(),
+                        table["method"].map(method_order).to_numpy(), table["truth"].to_numpy()))
+    return table.iloc[order].reset_index(drop=True)
 
 
 def coverage_interval(hits: int, n: int, level: float = 0.95) -> tuple[float, float]:
