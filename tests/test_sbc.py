@@ -18,6 +18,7 @@ from sim.studies.sbc import (
     check_truth,
     draw_truth,
     markdown,
+    meets_target,
     merge_windows,
     run_sbc,
     summarize,
@@ -139,18 +140,45 @@ def test_the_readme_states_the_committed_numbers():
     section = section[:section.index("\n## ")]
     assert re.search(rf"over {truths} synthetic records", section, re.IGNORECASE)
     for r in summary.itertuples(index=False):  # the prose quotes the same numbers
-        assert f"{r.coverage:.2f}" in section and f"{r.mean_width_ratio:.2f}" in section, r.parameter
+        assert f"{r.coverage:.3f}" in section and f"{r.mean_width_ratio:.2f}" in section, r.parameter
+    # "The target is not met by either reading": each has an informable parameter outside it.
+    target = meets_target(summary)
+    for method in ("regression", "none"):
+        assert not target[summary["method"] == method].dropna().astype(bool).all(), method
+    assert "not met by\neither reading" in section
+    # The binomial tail probabilities the prose quotes, from the committed counts.
+    rows = summary.set_index(["method", "parameter"])
+    rate = rows.loc[("regression", "sides.*.force.ceasefire_rate_per_h")]
+    assert f"{rate['inside']} of {truths}" in section
+    tail = stats.binom.cdf(rate["inside"], truths, 0.9)
+    assert f"P(≤ {rate['inside']} of {truths}) = {tail:.3f}" in section
+    mean = rows.loc[("none", "peacekeepers.recorded_per_incident_mean")]
+    assert stats.binom.sf(mean["inside"] - 1, truths, 0.9) < 0.001
+    assert f"P(≥ {mean['inside']} of {truths}) <\n  0.001" in section
+    outside = {}
+    low, high = stats.binom.ppf([0.005, 0.995], truths, 0.1)
+    for (method, _), r in rows.iterrows():
+        counts = np.array([r[f"rank_{b}"] for b in range(10)])
+        outside[method] = outside.get(method, 0) + int(((counts < low) | (counts > high)).sum())
+    assert outside["regression"] == 0 and outside["none"] == 2, outside
     fine = pd.read_csv(COMMITTED.with_name("sbc-fine.csv"))
     assert markdown(fine) in section, "the many-statistics check's table is the committed one"
     adjusted = fine[fine["method"] == "regression"]
     assert (adjusted.loc[adjusted["informable"], "coverage"] < 0.85).all(), \
         "the README says the adjustment under-covers with many statistics"
     assert f"{int(fine['truths'].max())} truths" in section
-    # The prose's history: the first 60 truths of the committed table, adjusted rate.
-    truths = pd.read_csv(COMMITTED.with_name("sbc-truths.csv"))
-    first = truths[(truths["truth"] < 60) & (truths["method"] == "regression")
-                   & (truths["parameter"] == "sides.*.force.ceasefire_rate_per_h")]
-    assert f"({int(first['inside'].sum())} of 60)" in section and len(first) == 60
+    # The prose's history: the first 100 truths, then truths 100-299 alone (a replicate).
+    table = pd.read_csv(COMMITTED.with_name("sbc-truths.csv"))
+    for method, parameter in (("regression", "sides.*.force.ceasefire_rate_per_h"),
+                              ("none", "peacekeepers.recorded_per_incident_mean")):
+        part = table[(table["method"] == method) & (table["parameter"] == parameter)]
+        first, rest = part[part["truth"] < 100], part[part["truth"] >= 100]
+        assert len(first) == 100 and len(rest) == truths - 100
+        if method == "regression":
+            hits = int(first["inside"].sum())
+            assert f"{hits / 100:.3f} ({hits} of\n  100)" in section
+        hits = int(rest["inside"].sum())
+        assert f"{hits / len(rest):.3f} ({hits} of {len(rest)})" in section, method
 
 
 def test_the_readme_counts_the_statistics_of_the_committed_calibrations():

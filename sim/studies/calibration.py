@@ -1091,10 +1091,10 @@ def regression_adjust(pop: Population, params: Sequence[tuple[str, Prior | Choic
     values together).
 
     What it was checked on: the SBC benchmark's three monitor counts (sim.studies.sbc,
-    ``DEFAULT_SETUP``; README: 90% intervals hold the truth 0.84 and 0.93 of the time). With
-    fourteen noisy counts (``FINE_SETUP``) the fit extrapolates to zero misfit in fourteen
-    dimensions and its 90% intervals hold the truth only about 80% of the time, so specs leave it
-    off unless they ask for it.
+    ``DEFAULT_SETUP``; README: over 300 truths its 90% intervals hold the truth 0.847 and 0.897
+    of the time, the first a little too narrow). With fourteen noisy counts (``FINE_SETUP``) the
+    fit extrapolates to zero misfit in fourteen dimensions and its 90% intervals hold the truth
+    only about 80% of the time, so specs leave it off unless they ask for it.
 
     Returns (None, []) when there is nothing to adjust: no misfits kept, every particle exactly
     matching the record (tolerance 0), or no numeric parameter.
