@@ -78,6 +78,8 @@ def earlier_truths(path: Path, setup: Setup, seed: int) -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"no column {', '.join(missing)}")
+    if not pd.api.types.is_integer_dtype(table["truth"]) or table["truth"].lt(0).any():
+        raise ValueError("column truth must hold whole numbers ≥ 0")
     if not set(table["method"]) <= set(METHODS):
         raise ValueError(f"method must be one of {', '.join(METHODS)}")
     paths = [p.path for p in setup.priors]

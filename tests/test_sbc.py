@@ -206,18 +206,21 @@ def test_the_benchmark_refuses_bad_options_in_one_line(tmp_path: Path):
 
 
 def test_the_benchmark_resumes_only_from_a_table_of_its_own_setup_and_seed(tmp_path: Path):
-    """--resume keeps an earlier table's truths only if it is this check's: another seed, or a
-    table that lacks a column, is refused in one line (exit 2) before anything runs."""
+    """--resume keeps an earlier table's truths only if it is this check's: another seed, a
+    table that lacks a column or one whose truths are not whole numbers is refused in one line
+    (exit 2) before anything runs."""
     import subprocess
     import sys
 
     committed = pd.read_csv(COMMITTED.with_name("sbc-truths.csv"))
     committed[committed["truth"] < 2].to_csv(tmp_path / "sbc-truths.csv", index=False)
+    broken = {"no column rank": committed.drop(columns="rank"),
+              "column truth must hold whole numbers": committed.assign(truth=committed["truth"] + 0.5)}
     for args, message in ((["--seed", "1"], "truth 0: values differ from what seed 1 draws"),
-                          (["--seed", "0"], None)):
-        if message is None:  # the same table without its ranks
-            committed.drop(columns="rank").to_csv(tmp_path / "sbc-truths.csv", index=False)
-            message = "no column rank"
+                          (["--seed", "0"], "no column rank"),
+                          (["--seed", "0"], "column truth must hold whole numbers")):
+        if message in broken:
+            broken[message].to_csv(tmp_path / "sbc-truths.csv", index=False)
         done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "sbc.py"), "--resume",
                                "--truths", "2", "--out", str(tmp_path), *args],
                               capture_output=True, text=True, check=False)
