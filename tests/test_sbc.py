@@ -161,6 +161,18 @@ def test_the_readme_states_the_committed_numbers():
         counts = np.array([r[f"rank_{b}"] for b in range(10)])
         outside[method] = outside.get(method, 0) + int(((counts < low) | (counts > high)).sum())
     assert outside["regression"] == 0 and outside["none"] == 2, outside
+    assert f"({outside['none']} of 10;" in section
+    # "each by one or two truths": the adjusted rate's shortfall below 0.85 and the accepted
+    # recorded mean's excess over 0.95, in truths; "about 5 points too narrow".
+    short = int(np.ceil(0.85 * truths)) - int(rate["inside"])
+    excess = int(mean["inside"]) - int(np.floor(0.95 * truths))
+    assert (short, excess) == (1, 2) and "each by one or two truths in 300" in section
+    assert round(100 * (0.9 - rate["coverage"])) == 5 and "about 5 points too narrow" in section
+    # The run's shape the section states: populations and the median final tolerance.
+    per_truth = pd.read_csv(COMMITTED.with_name("sbc-truths.csv")).groupby("truth").first()
+    shape = (f"{per_truth['populations'].min()}–{per_truth['populations'].max()} populations, "
+             f"final tolerance median {per_truth['tolerance'].median():.2f}")
+    assert shape in section, shape
     fine = pd.read_csv(COMMITTED.with_name("sbc-fine.csv"))
     assert markdown(fine) in section, "the many-statistics check's table is the committed one"
     adjusted = fine[fine["method"] == "regression"]

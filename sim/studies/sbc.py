@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
@@ -233,18 +234,14 @@ def run_sbc(setup: Setup, truths: int, seed: int = 0, *, workers: int = 1,
     have = set() if kept.empty else set(kept["truth"].astype(int))
     tasks = [(setup, seed, k) for k in range(truths) if k not in have]
     rows: list[Row] = [] if kept.empty else kept.to_dict("records")
-    if workers == 1 or len(tasks) <= 1:
-        finished: Iterable[list[Row]] = map(_check_truth_task, tasks)
-        for truth_rows in finished:
+    pool = (ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+            if workers > 1 and len(tasks) > 1 else None)
+    with pool or nullcontext():
+        # In truth order, whoever ran it.
+        for truth_rows in (pool.map if pool else map)(_check_truth_task, tasks):
             rows.extend(truth_rows)
             if on_done:
                 on_done(truth_rows)
-    else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            for truth_rows in pool.map(_check_truth_task, tasks):  # in truth order, whoever ran it
-                rows.extend(truth_rows)
-                if on_done:
-                    on_done(truth_rows)
     table = pd.DataFrame(rows)
     method_order = {m: i for i, m in enumerate(METHODS)}
     parameter_order = {p.path: i for i, p in enumerate(setup.priors)}
