@@ -12,7 +12,7 @@ import pytest
 from conftest import run_model
 
 from sim.model.ceasefire import CeasefireModel
-from sim.model.scenario import Scenario
+from sim.model.scenario import Scenario, bundled_dir, bundled_path, load_scenario
 from sim.studies.runner import run_replicates, run_seed
 
 MakeCase = Callable[..., Scenario]
@@ -109,3 +109,28 @@ def test_bad_seeds_are_rejected(make_case: MakeCase, bad: object) -> None:
 def test_seed_and_rng_together_are_rejected(make_case: MakeCase) -> None:
     with pytest.raises(ValueError, match="either rng or seed"):
         CeasefireModel(make_case(), rng=1, seed=1)
+
+
+BUNDLED = sorted(p.stem for p in bundled_dir().glob("*.toml")
+                 if not p.stem.endswith((".calibration", ".calibrated")))
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_a_run_that_keeps_no_steps_logs_the_same_incidents(name: str) -> None:
+    """Calibrations, scores and batches run the clock straight to the horizon
+    (``collect_steps=False``); that must log exactly the incidents and decisions that stepping
+    interval by interval logs, for every bundled scenario."""
+    case = load_scenario(bundled_path(name), {"scenario.horizon_h": 48.0})
+    logged = 0
+    for run in range(3):
+        stepped = CeasefireModel(case, rng=run_seed(7, run))
+        stepped.run_to_horizon()
+        straight = CeasefireModel(case, rng=run_seed(7, run), collect_steps=False)
+        straight.run_to_horizon()
+        pdt.assert_frame_equal(straight.events_table(), stepped.events_table())
+        assert straight.decisions == stepped.decisions
+        assert straight.now == stepped.now == case.scenario.horizon_h * 60.0
+        logged += len(stepped.events_table())
+    assert logged > 0, "no incident to compare"
+    with pytest.raises(ValueError, match="collected no steps"):
+        straight.steps_table()

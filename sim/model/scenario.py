@@ -12,6 +12,7 @@ value and what is allowed.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import fnmatch
 import math
 import tomllib
@@ -630,7 +631,7 @@ def _validate(raw: dict[str, Any], origin: str) -> Scenario:
         scenario = Scenario.model_validate(_with_force_defaults(raw))
     except ValidationError as exc:
         raise ScenarioError(_format_errors(exc, raw, origin)) from None
-    scenario._raw = copy.deepcopy(raw)
+    scenario._raw = _copy_tree(raw)
     return scenario
 
 
@@ -670,12 +671,12 @@ REPLACED_WHOLE = ("capabilities",)
 
 
 def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(dict(base))
+    out = _copy_tree(dict(base))
     for k, v in over.items():
         if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) and k not in REPLACED_WHOLE:
             out[k] = _deep_merge(out[k], v)
         else:
-            out[k] = copy.deepcopy(v)
+            out[k] = _copy_tree(v)
     return out
 
 
@@ -775,7 +776,7 @@ def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any], *,
     win over side-level ones whatever their order. This is the one override mechanism behind
     ``--set``, experiment specs, calibration priors and the classroom page's controls.
     """
-    out = copy.deepcopy(raw)
+    out = _copy_tree(raw)
     # Side-level force defaults first, so a per-force override given with them wins.
     ordered = sorted(overrides.items(), key=lambda item: not _is_side_force_default(item[0]))
     for path, value in ordered:
@@ -794,7 +795,7 @@ def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any], *,
                 if not isinstance(nxt, dict):
                     raise ScenarioError(f"{origin}: {path}: {p} is a value, not a table")
                 node = nxt
-            node[concrete[-1]] = copy.deepcopy(value)
+            node[concrete[-1]] = _copy_tree(value)
             if _is_side_force_default(".".join(concrete)):
                 _reach_every_force(out["sides"][concrete[1]], concrete[3:], value)
     return out
@@ -836,7 +837,7 @@ def _reach_every_force(side: Any, keys: list[str], value: Any) -> None:
                 for k in keys[i + 1:-1]:
                     table = table.setdefault(k, {}) if isinstance(table, dict) else None
                 if isinstance(table, dict):
-                    table[keys[-1]] = copy.deepcopy(value)
+                    table[keys[-1]] = _copy_tree(value)
                 break
             else:
                 node = node[key]
@@ -882,6 +883,25 @@ def _check_known(parts: list[str], path: str, value: Any, origin: str) -> None:
         else:
             model = _model_of(ann) or ann
         i += 1
+
+
+_IMMUTABLE = (str, int, float, bool, type(None), dt.date, dt.time)
+
+
+def _copy_tree(obj: Any) -> Any:
+    """A copy of plain scenario data (tables, arrays, scalars), as ``copy.deepcopy`` makes it.
+
+    Runs copy a scenario's data for every set of overrides (a calibration does so for each
+    simulation); walking only dicts and lists costs a fraction of ``deepcopy``'s memo and
+    dispatch. Anything else is handed to ``deepcopy``.
+    """
+    if isinstance(obj, dict):
+        return {k: _copy_tree(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_copy_tree(v) for v in obj]
+    if isinstance(obj, _IMMUTABLE):
+        return obj
+    return copy.deepcopy(obj)
 
 
 def _plain(obj: Any) -> Any:

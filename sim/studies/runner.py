@@ -66,7 +66,7 @@ def run_one(scenario: Scenario, seed: int, run: int, *, keep_events: bool = True
     """
     if overrides:
         scenario = scenario.with_overrides(overrides)
-    model = CeasefireModel(scenario, rng=run_seed(seed, run))
+    model = CeasefireModel(scenario, rng=run_seed(seed, run), collect_steps=keep_steps)
     model.run_to_horizon()
     log = model.log.arrays()
     meta = scenario.scenario
