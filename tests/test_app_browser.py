@@ -97,9 +97,13 @@ def _status(page: sync_api.Page) -> str:
 
 
 def _wait_status(page: sync_api.Page, pattern: str, timeout_s: float = 60) -> str:
-    """Wait until the status panel matches the regular expression ``pattern``."""
+    """Wait until the status panel matches the regular expression ``pattern``.
+
+    While the page plays, each step redraws the panel: between the old element leaving the page
+    and the new one arriving there is none, so a poll that finds no panel waits for the next."""
     page.wait_for_function(
-        "p => new RegExp(p).test(document.querySelector('.ceasefire-status').innerText)",
+        "p => { const el = document.querySelector('.ceasefire-status');"
+        " return el !== null && new RegExp(p).test(el.innerText); }",
         arg=pattern, timeout=timeout_s * 1000)
     return _status(page)
 
