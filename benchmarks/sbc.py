@@ -17,6 +17,15 @@ on ``--workers``. With ``--resume`` the truths already in the folder's truths ta
 only the missing ones run; every finished truth is saved at once in ``.<stem>-truths.partial.csv``
 (which ``--resume`` reads first, and which goes once the tables are written), so an interrupted
 check, or one extended to more truths, ends with the same tables as one uninterrupted run.
+
+``--reference DRAWS`` asks where too narrow intervals come from: the ABC target (statistics,
+tolerance, adjustment) or the SMC's approximation of it with few particles. It simulates a bank
+of DRAWS prior draws once, then, for every truth, calibrates as above and takes the bank's draws
+within the SMC's final tolerance of the record at its final scales: an exact (rejection) sample
+of the same target (``sim.studies.sbc.reference_population``). Prints the coverage of both, the
+truths where only one of them misses and McNemar's p, says whether the SMC's rows equal those
+of the folder's truths table, and writes ``<stem>-reference.csv`` (the paired counts),
+``<stem>-reference-summary.csv`` and ``<stem>-reference-truths.csv``, never the SBC's own tables.
 """
 
 from __future__ import annotations
@@ -35,11 +44,16 @@ from sim.studies.runner import progress_bar
 from sim.studies.sbc import (
     COLUMNS,
     METHODS,
+    REFERENCE_METHODS,
+    REFERENCE_MIN_ACCEPTED,
     SETUPS,
     Setup,
     draw_truth,
     markdown,
     meets_target,
+    paired,
+    paired_markdown,
+    prior_bank,
     run_sbc,
     summarize,
 )
@@ -106,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true",
                         help="keep the truths already checked (the folder's partial or truths table); "
                              "run only the missing ones")
+    parser.add_argument("--reference", type=whole(1000), metavar="DRAWS",
+                        help="also compare each truth's SMC with an exact-ABC reference drawn from "
+                             "a bank of DRAWS prior simulations (files <stem>-reference*)")
     parser.add_argument("--replot", action="store_true",
                         help="only redraw the figure from the folder's summary and truths tables")
     args = parser.parse_args(argv)
@@ -124,6 +141,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {save(sbc_ranks(table, summary), args.out / f'{stem}.png')}")
         return 0
     setup = SETUPS[args.setup]
+    if args.reference is not None:
+        if args.resume:
+            print("benchmarks/sbc.py: --resume: not with --reference (a reference check runs whole)",
+                  file=sys.stderr)
+            return 2
+        return reference_check(setup, args, stem)
     truths_csv = args.out / f"{stem}-truths.csv"
     partial = args.out / f".{stem}-truths.partial.csv"
     earlier = partial if partial.is_file() else truths_csv
@@ -176,6 +199,53 @@ def main(argv: list[str] | None = None) -> int:
                write_csv_atomic(table, args.out / f"{stem}-truths.csv"),
                save(sbc_ranks(table, summary), args.out / f"{stem}.png")]
     partial.unlink(missing_ok=True)
+    print("wrote " + ", ".join(map(str, written)))
+    return 0
+
+
+def reference_check(setup: Setup, args: argparse.Namespace, stem: str) -> int:
+    """``--reference``: every truth's SMC beside its exact-ABC reference (module docstring)."""
+    started = time.perf_counter()
+    bank = prior_bank(setup, args.seed, args.reference, workers=args.workers)
+    bank_s = time.perf_counter() - started
+    bar = progress_bar(args.truths, None, unit="truth", desc="SBC and reference")
+    try:
+        table = run_sbc(setup, args.truths, args.seed, workers=args.workers, bank=bank,
+                        on_done=(lambda _rows: bar.update(1)) if bar else None)
+    finally:
+        if bar:
+            bar.close()
+    seconds = time.perf_counter() - started
+    summary = summarize(table, setup.priors)
+    pairs = paired(table)
+    print(markdown(summary))
+    print()
+    print(paired_markdown(pairs))
+    reference = table[table["method"] == REFERENCE_METHODS[1]].groupby("truth")["accepted"].first()
+    undefined = sorted(set(range(args.truths)) - set(reference.index))
+    print(f"\n{args.truths} truths, seed {args.seed}, {args.workers} workers, {seconds:.0f} s "
+          f"(bank of {args.reference} prior draws: {bank_s:.0f} s); reference draws per truth: "
+          f"median {reference.median():.0f}, fewest {reference.min():.0f}; reference undefined "
+          f"(fewer than {REFERENCE_MIN_ACCEPTED} draws within the tolerance) for "
+          f"{len(undefined)} truths{': ' + ', '.join(map(str, undefined)) if undefined else ''}")
+    committed = args.out / f"{stem}-truths.csv"
+    if committed.is_file():
+        try:
+            before = earlier_truths(committed, setup, args.seed)
+        except ValueError as exc:
+            print(f"SMC rows not compared with {committed}: {exc}")
+        else:
+            own = table[table["method"].isin(METHODS)][list(COLUMNS)].reset_index(drop=True)
+            before = before[before["truth"] < args.truths][list(COLUMNS)].reset_index(drop=True)
+            same = len(own) == len(before) and all(
+                np.allclose(own[c].to_numpy(dtype=float), before[c].to_numpy(dtype=float), rtol=1e-9)
+                if c not in ("method", "parameter", "inside") else own[c].equals(before[c])
+                for c in COLUMNS)
+            print(f"SMC rows equal {committed}'s for truths 0-{args.truths - 1}: "
+                  f"{'yes' if same else 'NO'}")
+    written = [write_csv_atomic(pairs, args.out / f"{stem}-reference.csv"),
+               write_csv_atomic(summary, args.out / f"{stem}-reference-summary.csv"),
+               write_csv_atomic(table, args.out / f"{stem}-reference-truths.csv")]
     print("wrote " + ", ".join(map(str, written)))
     return 0
 

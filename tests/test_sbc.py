@@ -15,11 +15,18 @@ from scipy import stats
 from sim.studies.calibration import Prior
 from sim.studies.sbc import (
     DEFAULT_SETUP,
+    REFERENCE_MIN_ACCEPTED,
+    calibrate_truth,
     check_truth,
+    check_truth_with_reference,
     draw_truth,
     markdown,
     meets_target,
     merge_windows,
+    paired,
+    paired_markdown,
+    prior_bank,
+    reference_population,
     run_sbc,
     summarize,
     synthetic_monitor_record,
@@ -210,7 +217,9 @@ def test_the_benchmark_refuses_bad_options_in_one_line(tmp_path: Path):
 
     for args, message in ((["--truths", "0"], "--truths: 0: must be a whole number ≥ 1"),
                           (["--workers", "two"], "--workers: 'two': must be a whole number ≥ 1"),
-                          (["--out", str(tmp_path / "nope")], "no such folder")):
+                          (["--out", str(tmp_path / "nope")], "no such folder"),
+                          (["--reference", "10"], "--reference: 10: must be a whole number ≥ 1000"),
+                          (["--reference", "2000", "--resume"], "--resume: not with --reference")):
         done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "sbc.py"), *args],
                               capture_output=True, text=True, check=False)
         assert done.returncode == 2, done.stderr
@@ -239,3 +248,59 @@ def test_the_benchmark_resumes_only_from_a_table_of_its_own_setup_and_seed(tmp_p
         assert done.returncode == 2, done.stderr
         assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sbc-truths.csv"], "nothing written"
+
+
+def test_the_exact_abc_reference_is_the_banks_draws_within_the_smcs_tolerance():
+    """The reference of a truth: the bank's prior draws whose statistics lie within the SMC's
+    final tolerance of the record (at its final scales), equally weighted; undefined (None) when
+    fewer than REFERENCE_MIN_ACCEPTED do; refused for a bank of other statistics."""
+    tiny = replace(DEFAULT_SETUP, particles=20, budget=200)
+    bank = prior_bank(tiny, 0, 400)
+    assert bank.statistics.shape == (400, 3) and np.isfinite(bank.statistics).all()
+    again = prior_bank(tiny, 0, 400, chunk=150)
+    assert np.array_equal(again.statistics, bank.statistics), "chunking changes nothing"
+    assert np.array_equal(again.z, bank.z)
+    values, record, post = calibrate_truth(tiny, 0, 3)
+    ref = reference_population(bank, post)
+    assert ref is not None
+    # The same distance, recomputed by hand from the record's counts: log1p, over the scales.
+    observed = np.log1p(record["count"].to_numpy(dtype=float))
+    d = np.sqrt(np.mean(((bank.statistics - observed) / post.scales) ** 2, axis=1))
+    within = d <= post.last.tolerance
+    assert within.sum() >= REFERENCE_MIN_ACCEPTED
+    assert np.array_equal(ref.z, bank.z[within]) and np.allclose(ref.weights, 1 / within.sum())
+    assert ref.tolerance == post.last.tolerance and ref.tried == 400
+    # A bank too small to hold enough draws within the tolerance gives no reference.
+    few = replace(bank, z=bank.z[:20], values=bank.values[:20], statistics=bank.statistics[:20])
+    assert reference_population(few, post) is None
+    other = replace(bank, layout=bank.layout[:2])
+    with pytest.raises(ValueError, match="not the ones the bank was simulated for"):
+        reference_population(other, post)
+    rows = pd.DataFrame(check_truth_with_reference(tiny, 0, 3, bank))
+    assert list(rows["method"].unique()) == ["regression", "none", "reference-regression", "reference-none"]
+    smc = rows[rows["method"].isin(["regression", "none"])].drop(columns="accepted")
+    pd.testing.assert_frame_equal(smc.reset_index(drop=True), pd.DataFrame(check_truth(tiny, 0, 3)))
+    assert (rows.loc[rows["method"] == "reference-none", "accepted"] == within.sum()).all()
+    assert values[0] == rows.loc[0, "value"]
+
+
+def test_paired_counts_the_truths_only_one_interval_misses():
+    """Nine truths: the SMC misses eight that the reference holds and holds one it misses;
+    McNemar's exact p is the binomial tail 2 * P(X <= 1 | 9, 1/2) = 20/512."""
+    rows = []
+    for k in range(12):
+        smc_in, ref_in = (False, True) if k < 8 else (True, False) if k == 8 else (True, True)
+        for method, inside in (("none", smc_in), ("reference-none", ref_in),
+                               ("regression", True), ("reference-regression", True)):
+            rows.append({"truth": k, "method": method, "parameter": "p", "inside": inside})
+    table = pd.DataFrame(rows)
+    pairs = paired(table).set_index("reading")
+    accepted = pairs.loc["as accepted"]
+    assert (accepted["truths"], accepted["smc_inside"], accepted["reference_inside"]) == (12, 4, 11)
+    assert (accepted["smc_only_missed"], accepted["reference_only_missed"]) == (8, 1)
+    assert accepted["mcnemar_p"] == pytest.approx(20 / 512)
+    assert np.isnan(pairs.loc["adjusted", "mcnemar_p"]), "no discordant pair: no test"
+    assert "| as accepted | `p` | 12 | 4 | 11 | 8 | 1 | 0.039 |" in paired_markdown(paired(table))
+    # A truth without a reference is left out of the pairing.
+    assert paired(table[~((table["truth"] == 0) & table["method"].str.startswith("reference"))]
+                  ).set_index("reading").loc["as accepted", "truths"] == 11

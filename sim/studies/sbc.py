@@ -28,6 +28,9 @@ population), so their difference is the adjustment's and nothing else.
 
 Truths are independent tasks, each a function of ``(setup, S, k)`` only; workers share them
 out, so results never depend on the number of workers.
+
+Where the intervals come out too narrow, the exact-ABC reference (the section that closes this
+module) tells whether the ABC target or the SMC's approximation of it narrows them.
 """
 
 from __future__ import annotations
@@ -45,9 +48,32 @@ import numpy as np
 import pandas as pd
 
 from sim.model.scenario import Scenario, ScenarioError, bundled_path, load_scenario
-from sim.records.observations import Settings, monitor_seed, observer, synthetic_counts
-from sim.studies.calibration import Prior, Spec, calibrate, ess, prior_values, weighted_quantile
-from sim.studies.runner import run_one
+from sim.records.observations import (
+    Settings,
+    Statistic,
+    monitor_seed,
+    observed_bounds,
+    observer,
+    simulated,
+    synthetic_counts,
+)
+from sim.studies.calibration import (
+    Population,
+    Posterior,
+    Prior,
+    Spec,
+    as_overrides,
+    calibrate,
+    calibration_case,
+    ess,
+    prior_values,
+    regression_adjust,
+    run_observer,
+    set_distances,
+    set_misfits,
+    weighted_quantile,
+)
+from sim.studies.runner import RunPool, map_runs, run_one
 
 TRUTHS = 0x73626374
 """Tag of the truths' parameter streams: ``SeedSequence(S, spawn_key=(TRUTHS, k))``."""
@@ -67,6 +93,11 @@ COLUMNS = ("truth", "method", "parameter", "value", "rank", "q05", "q95", "insid
 """The truths table's columns (:func:`check_truth`)."""
 METHODS = ("regression", "none")
 """How the last population becomes the posterior: adjusted, and as accepted."""
+REFERENCE_METHODS = ("reference-regression", "reference-none")
+"""The same two readings of each truth's exact-ABC reference (:func:`reference_population`),
+paired with :data:`METHODS` in order."""
+LABELS = {"regression": "adjusted", "none": "as accepted", "reference-regression": "exact ABC, adjusted",
+          "reference-none": "exact ABC, as accepted"}
 
 
 @dataclass(frozen=True)
@@ -180,49 +211,73 @@ def weighted_rank(x: np.ndarray, w: np.ndarray, truth: float) -> float:
     return float((w[x < truth].sum() + 0.5 * w[x == truth].sum()) / total)
 
 
-def check_truth(setup: Setup, seed: int, truth: int) -> list[Row]:
-    """Calibrate against truth ``truth``'s synthetic record; one row per parameter."""
+def truth_spec(setup: Setup, seed: int, truth: int, events: Path) -> Spec:
+    """The calibration spec of truth ``truth``, its record written at ``events``."""
+    return Spec(source=setup.scenario, scenario_path=setup.scenario, events_path=events,
+                priors=setup.priors, particles=setup.particles, budget=setup.budget,
+                seed=calibration_seed(seed, truth), quantile=setup.quantile,
+                min_acceptance=setup.min_acceptance, horizon_h=setup.horizon_h,
+                settings=setup.settings, adjustment="regression")
+
+
+def calibrate_truth(setup: Setup, seed: int, truth: int) -> tuple[np.ndarray, pd.DataFrame, Posterior]:
+    """Truth ``truth``'s parameter values, its synthetic record and the calibration against it."""
     values = draw_truth(setup, seed, truth)
     record = synthetic_monitor_record(setup, values, seed, truth)
-    cal_seed = calibration_seed(seed, truth)
     with tempfile.TemporaryDirectory(prefix="sbc-") as tmp:
         events = Path(tmp) / f"truth-{truth}.events.csv"
         record.to_csv(events, index=False)
-        spec = Spec(source=setup.scenario, scenario_path=setup.scenario, events_path=events,
-                    priors=setup.priors, particles=setup.particles, budget=setup.budget,
-                    seed=cal_seed, quantile=setup.quantile, min_acceptance=setup.min_acceptance,
-                    horizon_h=setup.horizon_h, settings=setup.settings, adjustment="regression")
-        post = calibrate(spec, workers=1, progress=False)
+        post = calibrate(truth_spec(setup, seed, truth, events), workers=1, progress=False)
+    return values, record, post
+
+
+def truth_rows(setup: Setup, truth: int, values: np.ndarray, method: str, pop: Population,
+               populations: int, simulations: int) -> list[Row]:
+    """One row per parameter: where the truth falls in ``pop`` (weighted) and its 90% interval."""
     lo_q, hi_q = (1 - LEVEL) / 2, (1 + LEVEL) / 2
     rows: list[Row] = []
-    for method, pop in (("regression", post.final), ("none", post.last)):
-        for k, prior in enumerate(setup.priors):
-            x, true = pop.values[:, k], float(values[k])
-            q_lo, q_hi = weighted_quantile(x, pop.weights, [lo_q, hi_q])
-            z_lo, z_hi = prior.to_unit(np.array([q_lo, q_hi]))
-            rows.append({"truth": truth, "method": method, "parameter": prior.path, "value": true,
-                         "rank": weighted_rank(x, pop.weights, true),
-                         "q05": float(q_lo), "q95": float(q_hi), "inside": bool(q_lo <= true <= q_hi),
-                         "width_ratio": float(z_hi - z_lo) / PRIOR_WIDTH,
-                         "populations": len(post.populations), "tolerance": pop.tolerance,
-                         "simulations": post.simulations, "ess": ess(pop.weights)})
+    for k, prior in enumerate(setup.priors):
+        x, true = pop.values[:, k], float(values[k])
+        q_lo, q_hi = weighted_quantile(x, pop.weights, [lo_q, hi_q])
+        z_lo, z_hi = prior.to_unit(np.array([q_lo, q_hi]))
+        rows.append({"truth": truth, "method": method, "parameter": prior.path, "value": true,
+                     "rank": weighted_rank(x, pop.weights, true),
+                     "q05": float(q_lo), "q95": float(q_hi), "inside": bool(q_lo <= true <= q_hi),
+                     "width_ratio": float(z_hi - z_lo) / PRIOR_WIDTH,
+                     "populations": populations, "tolerance": pop.tolerance,
+                     "simulations": simulations, "ess": ess(pop.weights)})
     return rows
 
 
-def _check_truth_task(args: tuple[Setup, int, int]) -> list[Row]:
-    return check_truth(*args)
+def _smc_rows(setup: Setup, truth: int, values: np.ndarray, post: Posterior) -> list[Row]:
+    return [row for method, pop in zip(METHODS, (post.final, post.last), strict=True)
+            for row in truth_rows(setup, truth, values, method, pop, len(post.populations),
+                                  post.simulations)]
+
+
+def check_truth(setup: Setup, seed: int, truth: int) -> list[Row]:
+    """Calibrate against truth ``truth``'s synthetic record; one row per method and parameter."""
+    values, _, post = calibrate_truth(setup, seed, truth)
+    return _smc_rows(setup, truth, values, post)
+
+
+def _check_truth_task(args: tuple[Setup, int, int, Bank | None]) -> list[Row]:
+    setup, seed, truth, bank = args
+    return check_truth(setup, seed, truth) if bank is None else \
+        check_truth_with_reference(setup, seed, truth, bank)
 
 
 def run_sbc(setup: Setup, truths: int, seed: int = 0, *, workers: int = 1,
             on_done: Callable[[list[Row]], None] | None = None,
-            done: pd.DataFrame | None = None) -> pd.DataFrame:
+            done: pd.DataFrame | None = None, bank: Bank | None = None) -> pd.DataFrame:
     """Run the check over truths ``0 .. truths-1``: one row per truth and parameter, in order.
 
     Each truth is one task; ``workers`` processes share them (same table for any number).
     ``done`` holds rows of truths already checked (an earlier run's table with the same setup
     and seed): those truths are kept as they are and not run again, so an interrupted or
     extended check resumes without loss or repetition. ``on_done`` receives each newly checked
-    truth's rows as it finishes (in truth order), e.g. to save progress.
+    truth's rows as it finishes (in truth order), e.g. to save progress. With ``bank``, each
+    truth also gets its exact-ABC reference rows (:func:`check_truth_with_reference`).
     """
     if truths < 1:
         raise ValueError(f"truths must be ≥ 1, got {truths}")
@@ -232,18 +287,18 @@ def run_sbc(setup: Setup, truths: int, seed: int = 0, *, workers: int = 1,
         raise ValueError(f"seed must be ≥ 0, got {seed}")
     kept = pd.DataFrame() if done is None else done[done["truth"] < truths]
     have = set() if kept.empty else set(kept["truth"].astype(int))
-    tasks = [(setup, seed, k) for k in range(truths) if k not in have]
+    tasks = [(setup, seed, k, bank) for k in range(truths) if k not in have]
     rows: list[Row] = [] if kept.empty else kept.to_dict("records")
     pool = (ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
             if workers > 1 and len(tasks) > 1 else None)
     with pool or nullcontext():
         # In truth order, whoever ran it.
-        for truth_rows in (pool.map if pool else map)(_check_truth_task, tasks):
-            rows.extend(truth_rows)
+        for finished in (pool.map if pool else map)(_check_truth_task, tasks):
+            rows.extend(finished)
             if on_done:
-                on_done(truth_rows)
+                on_done(finished)
     table = pd.DataFrame(rows)
-    method_order = {m: i for i, m in enumerate(METHODS)}
+    method_order = {m: i for i, m in enumerate(METHODS + REFERENCE_METHODS)}
     parameter_order = {p.path: i for i, p in enumerate(setup.priors)}
     order = np.lexsort((table["parameter"].map(parameter_order).to_numpy(),
                         table["method"].map(method_order).to_numpy(), table["truth"].to_numpy()))
@@ -261,11 +316,11 @@ def coverage_interval(hits: int, n: int, level: float = 0.95) -> tuple[float, fl
 
 
 def summarize(table: pd.DataFrame, priors: Sequence[Prior]) -> pd.DataFrame:
-    """Per method (:data:`METHODS`, those in ``table``) and parameter: truths, coverage of the 90%
-    intervals with its 95% interval, mean width ratio, whether it is informable, and the rank
-    histogram (``RANK_BINS`` counts)."""
+    """Per method (:data:`METHODS` and :data:`REFERENCE_METHODS`, those in ``table``) and
+    parameter: truths, coverage of the 90% intervals with its 95% interval, mean width ratio,
+    whether it is informable, and the rank histogram (``RANK_BINS`` counts)."""
     rows = []
-    methods = [m for m in METHODS if m in set(table["method"])]
+    methods = [m for m in METHODS + REFERENCE_METHODS if m in set(table["method"])]
     if not methods:
         raise ValueError(f"no rows of a known method ({', '.join(METHODS)})")
     for method, prior in ((m, p) for m in methods for p in priors):
@@ -301,9 +356,152 @@ def markdown(summary: pd.DataFrame) -> str:
            "informable |",
            "|---|---|---|---|---|---|---|"]
     for r in summary.itertuples(index=False):
-        label = "adjusted" if r.method == "regression" else "as accepted"
+        label = LABELS[r.method]
         out.append(f"| {label} | `{r.parameter}` | {r.prior} | {r.truths} | {r.inside}/{r.truths} = "
                    f"{r.coverage:.3f} ({r.coverage_low:.2f}–{r.coverage_high:.2f}) | "
                    f"{r.mean_width_ratio:.2f} | "
                    f"{'yes' if r.informable else 'no'} |")
+    return "\n".join(out)
+
+
+# -- the exact-ABC reference ---------------------------------------------------------------------
+# Where SBC finds intervals too narrow, it does not say which part of the calibration narrows
+# them: the ABC target itself (the statistics, the tolerance, the adjustment) or the SMC's
+# approximation of that target with a few particles. The reference separates the two: for each
+# truth, the prior draws of a shared bank whose statistics lie within the SMC's final tolerance
+# of the truth's record, measured with the SMC's final scales, are an exact (rejection) sample of
+# the very target the SMC's last population approximates (Pritchard et al. 1999, Mol. Biol. Evol.
+# 16:1791). The bank can be shared by every truth: a prior draw's statistics do not depend on
+# which record they are later compared with.
+
+BANK = 0x73626362
+"""Tag of the reference bank's streams: its prior draws, ``SeedSequence(S, spawn_key=(BANK, 0))``,
+and its runs, batch ``bank_seed(S)``."""
+REFERENCE_MIN_ACCEPTED = 50
+"""Fewest bank draws a truth's reference needs; with fewer, its reference is undefined."""
+
+
+@dataclass(frozen=True)
+class Bank:
+    """Prior draws and the statistics of one run at each (a rejection sampler's raw material)."""
+
+    z: np.ndarray
+    """Draws in unit space, shape (draws, parameters)."""
+    values: np.ndarray
+    statistics: np.ndarray
+    """The calibration's statistics of each draw's run, shape (draws, statistics)."""
+    layout: tuple[Statistic, ...]
+    """The statistics' definitions with the record's values blanked (:func:`layout`)."""
+
+
+def layout(stats: Sequence[Statistic]) -> tuple[Statistic, ...]:
+    """What the statistics measure, without what a record says they are."""
+    return tuple(replace(st, name="", low=0.0, high=0.0, lines=(), doc="") for st in stats)
+
+
+def bank_seed(seed: int) -> int:
+    """The batch seed of the bank's runs in a check seeded ``seed``."""
+    return int(np.random.SeedSequence(seed, spawn_key=(BANK, 1)).generate_state(1)[0])
+
+
+def prior_bank(setup: Setup, seed: int, draws: int, *, workers: int = 1, chunk: int = 2000) -> Bank:
+    """``draws`` prior draws of ``setup`` with the statistics of one run at each.
+
+    Each run and its monitor draw from their own streams (run ``i`` of batch :func:`bank_seed`),
+    so the bank is the same for any ``workers``.
+    """
+    if draws < 1:
+        raise ValueError(f"draws must be ≥ 1, got {draws}")
+    # Any record of the setup gives the statistics' definitions; truth 0's is at hand.
+    record = synthetic_monitor_record(setup, draw_truth(setup, seed, 0), seed, 0)
+    with tempfile.TemporaryDirectory(prefix="sbc-bank-") as tmp:
+        events = Path(tmp) / "bank.events.csv"
+        record.to_csv(events, index=False)
+        spec = replace(truth_spec(setup, seed, 0, events), seed=bank_seed(seed))
+        case, stats, horizon_min = calibration_case(spec)
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(BANK, 0))))
+    z = rng.random((draws, len(setup.priors)))
+    values = prior_values(setup.priors, z)
+    rows: list[np.ndarray] = []
+    with RunPool(case, workers) if workers > 1 else nullcontext() as pool:
+        for start in range(0, draws, chunk):
+            runs = range(start, min(start + chunk, draws))
+            records = map_runs(case, spec.seed, runs, workers=workers, keep_events=True,
+                               keep_steps=False, pool=pool,
+                               overrides_by_run={i: as_overrides(setup.priors, values[i]) for i in runs})
+            rows += [simulated(stats, rec.events, horizon_min, run_observer(case, spec, values[i], i))
+                     for i, rec in zip(runs, records, strict=True)]
+    return Bank(z, values, np.array(rows), layout(stats))
+
+
+def reference_population(bank: Bank, post: Posterior) -> Population | None:
+    """The bank's draws within ``post``'s final tolerance of its record, at its final scales
+    (equal weights): an exact sample of the target ``post.last`` approximates. None when fewer
+    than :data:`REFERENCE_MIN_ACCEPTED` draws are within it.
+
+    Raises ValueError when the calibration's statistics are not the bank's."""
+    if layout(post.statistics) != bank.layout:
+        raise ValueError("the calibration's statistics are not the ones the bank was simulated for")
+    bounds = [observed_bounds(post.statistics)]
+    eps = post.last.tolerance
+    d = set_distances([bank.statistics], bounds, [post.scales])
+    keep = np.flatnonzero(d <= eps)
+    if len(keep) < REFERENCE_MIN_ACCEPTED:
+        return None
+    misfits = set_misfits([bank.statistics[keep]], bounds, [post.scales])
+    return Population(post.last.index, eps, bank.z[keep], bank.values[keep],
+                      np.full(len(keep), 1.0 / len(keep)), d[keep], len(d), misfits)
+
+
+def check_truth_with_reference(setup: Setup, seed: int, truth: int, bank: Bank) -> list[Row]:
+    """:func:`check_truth`'s rows, then the same rows for the truth's exact-ABC reference
+    (:data:`REFERENCE_METHODS`, each with an ``accepted`` count; none when it is undefined)."""
+    values, _, post = calibrate_truth(setup, seed, truth)
+    rows = _smc_rows(setup, truth, values, post)
+    reference = reference_population(bank, post)
+    if reference is None:
+        return rows
+    adjusted, _ = regression_adjust(reference, [(p.path, p, None) for p in setup.priors])
+    for method, pop in zip(REFERENCE_METHODS, (adjusted or reference, reference), strict=True):
+        rows += [{**row, "accepted": len(reference.weights)}
+                 for row in truth_rows(setup, truth, values, method, pop, len(post.populations),
+                                       len(bank.z))]
+    return rows
+
+
+def paired(table: pd.DataFrame) -> pd.DataFrame:
+    """The SMC against its exact-ABC reference, truth by truth, per reading and parameter.
+
+    Over the truths whose reference is defined: how many intervals hold the truth in each,
+    ``smc_only_missed`` (the SMC's interval misses, the reference's holds it) and
+    ``reference_only_missed``, and McNemar's exact two-sided p of those discordant counts (a
+    binomial test with p = 1/2; NaN without a discordant pair).
+    """
+    from scipy import stats
+
+    rows = []
+    for smc, ref in zip(METHODS, REFERENCE_METHODS, strict=True):
+        a = table[table["method"] == smc].set_index(["truth", "parameter"])["inside"]
+        b = table[table["method"] == ref].set_index(["truth", "parameter"])["inside"]
+        both = a.index.intersection(b.index)
+        for parameter in dict.fromkeys(both.get_level_values("parameter")):
+            keys = both[both.get_level_values("parameter") == parameter]
+            x, y = a.loc[keys].astype(bool).to_numpy(), b.loc[keys].astype(bool).to_numpy()
+            smc_only, ref_only = int(np.sum(~x & y)), int(np.sum(x & ~y))
+            n = smc_only + ref_only
+            rows.append({"reading": LABELS[smc], "parameter": parameter, "truths": len(keys),
+                         "smc_inside": int(x.sum()), "reference_inside": int(y.sum()),
+                         "smc_only_missed": smc_only, "reference_only_missed": ref_only,
+                         "mcnemar_p": float(stats.binomtest(smc_only, n, 0.5).pvalue) if n else math.nan})
+    return pd.DataFrame(rows)
+
+
+def paired_markdown(pairs: pd.DataFrame) -> str:
+    """:func:`paired`'s table as Markdown (p to two significant digits)."""
+    out = ["| reading | parameter | truths | SMC inside | exact ABC inside | only the SMC missed | "
+           "only exact ABC missed | McNemar p |", "|---|---|---|---|---|---|---|---|"]
+    for r in pairs.itertuples(index=False):
+        p = "–" if math.isnan(r.mcnemar_p) else f"{r.mcnemar_p:.2g}"
+        out.append(f"| {r.reading} | `{r.parameter}` | {r.truths} | {r.smc_inside} | "
+                   f"{r.reference_inside} | {r.smc_only_missed} | {r.reference_only_missed} | {p} |")
     return "\n".join(out)
