@@ -55,6 +55,7 @@ from sim.studies.sbc import (
     paired_markdown,
     prior_bank,
     run_sbc,
+    same_rows,
     summarize,
 )
 from sim.studies.tables import write_csv_atomic
@@ -237,10 +238,7 @@ def reference_check(setup: Setup, args: argparse.Namespace, stem: str) -> int:
         else:
             own = table[table["method"].isin(METHODS)][list(COLUMNS)].reset_index(drop=True)
             before = before[before["truth"] < args.truths][list(COLUMNS)].reset_index(drop=True)
-            same = len(own) == len(before) and all(
-                np.allclose(own[c].to_numpy(dtype=float), before[c].to_numpy(dtype=float), rtol=1e-9)
-                if c not in ("method", "parameter", "inside") else own[c].equals(before[c])
-                for c in COLUMNS)
+            same = same_rows(own, before)
             print(f"SMC rows equal {committed}'s for truths 0-{args.truths - 1}: "
                   f"{'yes' if same else 'NO'}")
     written = [write_csv_atomic(pairs, args.out / f"{stem}-reference.csv"),

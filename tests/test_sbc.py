@@ -19,6 +19,7 @@ from sim.studies.sbc import (
     calibrate_truth,
     check_truth,
     check_truth_with_reference,
+    coverage_interval,
     draw_truth,
     markdown,
     meets_target,
@@ -28,6 +29,7 @@ from sim.studies.sbc import (
     prior_bank,
     reference_population,
     run_sbc,
+    same_rows,
     summarize,
     synthetic_monitor_record,
     weighted_rank,
@@ -304,3 +306,59 @@ def test_paired_counts_the_truths_only_one_interval_misses():
     # A truth without a reference is left out of the pairing.
     assert paired(table[~((table["truth"] == 0) & table["method"].str.startswith("reference"))]
                   ).set_index("reading").loc["as accepted", "truths"] == 11
+
+
+def test_same_rows_compares_values_not_dtypes():
+    """The benchmark says whether its SMC rows equal the committed table's: a table and its CSV
+    round trip agree; a changed interval end or a flipped ``inside`` does not."""
+    committed = pd.read_csv(COMMITTED.with_name("sbc-truths.csv")).head(12)
+    in_memory = committed.astype({"method": object, "parameter": object})
+    assert same_rows(in_memory, committed)
+    assert not same_rows(in_memory.assign(q05=in_memory["q05"] * (1 + 1e-6)), committed)
+    assert not same_rows(in_memory.assign(inside=~in_memory["inside"]), committed)
+    assert not same_rows(in_memory.head(6), committed)
+
+
+def test_the_readme_states_the_committed_reference_numbers():
+    """Every number of the README's "Which part narrows the intervals" paragraph comes from the
+    committed reference run (docs/calibration/sbc-reference*.csv), and that run's SMC rows are
+    the committed SBC's."""
+    folder = COMMITTED.parent
+    pairs = pd.read_csv(folder / "sbc-reference.csv")
+    table = pd.read_csv(folder / "sbc-reference-truths.csv")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("**Which part narrows the intervals"):]
+    section = section[:section.index("**Why the default stays")]
+    assert paired_markdown(pairs) in section
+    pd.testing.assert_frame_equal(paired(table), pairs, check_dtype=False)
+    truths = int(pairs["truths"].max())
+    assert truths == 100 and "truths 0–99" in section
+    committed = pd.read_csv(folder / "sbc-truths.csv")
+    smc = table[table["method"].isin(["regression", "none"])].reset_index(drop=True)
+    assert same_rows(smc, committed[committed["truth"] < truths].reset_index(drop=True))
+    accepted = table[table["method"] == "reference-none"].groupby("truth")["accepted"].first()
+    assert len(accepted) == truths, "every truth has a reference"
+    assert (f"({accepted.min():,.0f}–{accepted.max():,.0f} draws per truth, median "
+            f"{accepted.median():.0f})") in section
+    informed = pairs[pairs["parameter"] != "sides.*.command.violation_cost"]
+    smc_only, ref_only = informed["smc_only_missed"].sum(), informed["reference_only_missed"].sum()
+    assert (f"the SMC missed {smc_only} truths\n  that exact ABC held, and exact ABC missed "
+            f"{ref_only}") in section
+    row = pairs.set_index(["reading", "parameter"])
+    clear = row.loc[("adjusted", "peacekeepers.recorded_per_incident_mean")]
+    assert clear["mcnemar_p"] < 0.05 and (row["mcnemar_p"] >= 0.05).sum() == len(row) - 1
+    assert f"{int(clear['smc_only_missed'])} to {int(clear['reference_only_missed'])} is clear,\n  p = " \
+           f"{clear['mcnemar_p']:.2g}" in section
+    ratio = {}
+    for smc_method, ref_method in (("regression", "reference-regression"), ("none", "reference-none")):
+        a = table[table["method"] == smc_method].set_index(["truth", "parameter"])["width_ratio"]
+        b = table[table["method"] == ref_method].set_index(["truth", "parameter"])["width_ratio"]
+        ratio[smc_method] = (a / b).xs("sides.*.force.ceasefire_rate_per_h", level="parameter").median()
+    assert f"{ratio['regression']:.2f} for the adjusted rate and {ratio['none']:.2f} as accepted" in section
+    rate = row.xs("sides.*.force.ceasefire_rate_per_h", level="parameter")["reference_inside"]
+    assert rate.nunique() == 1 and f"in {rate.iloc[0]} of 100 records, in both readings" in section
+    low, high = coverage_interval(int(rate.iloc[0]), truths)
+    assert f"(95% interval {low:.2f}–{high:.2f})" in section
+    mean = row.xs("peacekeepers.recorded_per_incident_mean", level="parameter")["reference_inside"]
+    assert mean.nunique() == 1 and mean.iloc[0] > 0.95 * truths
+    assert f"{mean.iloc[0]} of 100, adjusted or not" in section

@@ -305,6 +305,21 @@ def run_sbc(setup: Setup, truths: int, seed: int = 0, *, workers: int = 1,
     return table.iloc[order].reset_index(drop=True)
 
 
+def same_rows(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """Whether two truths tables hold the same rows in :data:`COLUMNS` (numbers to 1e-9
+    relative), whatever dtypes they carry (one in memory, one read back from CSV)."""
+    if len(a) != len(b):
+        return False
+    for c in COLUMNS:
+        x, y = a[c].to_numpy(), b[c].to_numpy()
+        if c in ("method", "parameter", "inside"):
+            if not (x.astype(str) == y.astype(str)).all():
+                return False
+        elif not np.allclose(x.astype(float), y.astype(float), rtol=1e-9, atol=0.0, equal_nan=True):
+            return False
+    return True
+
+
 def coverage_interval(hits: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Clopper-Pearson interval of a binomial proportion ``hits / n`` (exact, conservative)."""
     from scipy import stats
