@@ -1,4 +1,4 @@
-"""Benchmark of the core model: runs and events per second for the Karabakh scenario at 72 h.
+"""Benchmark of the core model: runs and events per second (default: Karabakh at 72 h).
 
 Prints runs/s, events/s, and, measured in the same process, the events per second of a bare
 simpy loop doing as many timeouts as the model logged events: the model's cost per event is
@@ -7,7 +7,7 @@ repeat so that other load on the machine hits both alike: with the steps table (
 ``ceasefire run`` writes) and log only (``collect_steps=False``: calibrations, scores, batches
 that keep no steps). ``--json`` prints one JSON object.
 
-    python benchmarks/bench_core.py [--runs 200] [--json]
+    python benchmarks/bench_core.py [--runs 200] [--scenario NAME] [--horizon-h H] [--json]
 """
 
 from __future__ import annotations
@@ -45,10 +45,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3,
                         help="time the batch this many times and keep the fastest")
+    parser.add_argument("--scenario", default="karabakh-2020-10-10",
+                        help="bundled scenario or TOML path (default karabakh-2020-10-10)")
+    parser.add_argument("--horizon-h", type=float, default=72.0, help="hours after t = 0 (default 72)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    scenario = load_scenario("karabakh-2020-10-10", {"scenario.horizon_h": 72})
+    scenario = load_scenario(args.scenario, {"scenario.horizon_h": args.horizon_h})
     CeasefireModel(scenario, rng=run_seed(0, 0)).run_to_horizon()  # warm-up
     elapsed = {True: float("inf"), False: float("inf")}
     logged = {True: 0, False: 0}
@@ -67,7 +70,8 @@ def main() -> None:
         raise SystemExit("the two ways of running logged different numbers of events")
     events = logged[True]
     bare = bare_simpy_events_per_s(events // args.runs * 20)
-    result = {"runs": args.runs, "events_per_run": events / args.runs, "bare_simpy_events_per_s": bare}
+    result = {"scenario": scenario.scenario.name, "horizon_h": args.horizon_h, "runs": args.runs,
+              "events_per_run": events / args.runs, "bare_simpy_events_per_s": bare}
     for steps, label in ((True, ""), (False, "log_only_")):
         result[f"{label}runs_per_s"] = args.runs / elapsed[steps]
         result[f"{label}events_per_s"] = events / elapsed[steps]
@@ -75,7 +79,8 @@ def main() -> None:
     if args.json:
         print(json.dumps(result))
         return
-    print(f"Karabakh scenario, 72 h horizon, {args.runs} runs on one core, best of {args.repeats}")
+    print(f"{scenario.scenario.name}, {args.horizon_h:g} h horizon, {args.runs} runs on one core, "
+          f"best of {args.repeats}")
     print(f"  events per run:               {result['events_per_run']:10.0f}")
     print(f"  bare simpy timeouts per s:    {bare:10.0f}")
     for label, name in (("", "with the steps table"), ("log_only_", "log only (collect_steps=False)")):

@@ -57,8 +57,9 @@ class CeasefireModel(mesa.Model):
         seed: accepted for Mesa compatibility; same meaning as an int ``rng``.
         collect_steps: keep one row of data per reporting interval (:meth:`steps_table`). Off,
             :meth:`run_to_horizon` runs the clock straight to the horizon with no per-interval
-            work: the same event log, about a quarter faster (``benchmarks/bench_core.py
-            --no-steps``), for runs that only need the log (calibrations, scores, batches).
+            work: the same event log, faster the fewer incidents a run has (``benchmarks/
+            bench_core.py`` times both ways), for runs that only need the log (calibrations,
+            scores, batches).
         **params: overrides as keywords, with ``__`` for dots
             (``sides__armenian__force__discipline=0.9``), for ``batch_run`` and ``SolaraViz``.
     """
