@@ -134,3 +134,8 @@ def test_a_run_that_keeps_no_steps_logs_the_same_incidents(name: str) -> None:
     assert logged > 0, "no incident to compare"
     with pytest.raises(ValueError, match="collected no steps"):
         straight.steps_table()
+    # Stepped by hand (as Mesa's tools do), a run that keeps no steps still logs the same.
+    by_hand = CeasefireModel(case, rng=run_seed(7, 2), collect_steps=False)
+    while by_hand.running:
+        by_hand.step()
+    pdt.assert_frame_equal(by_hand.events_table(), stepped.events_table())

@@ -223,14 +223,16 @@ class CeasefireModel(mesa.Model):
         self.decisions.append((self.clock.now, side, decision, term, commitment))
 
     def step(self) -> None:
-        """Advance one reporting interval and collect one row of data."""
+        """Advance one reporting interval and collect one row of data (unless ``collect_steps``
+        is off)."""
         self._interval += 1
         end = min(self.start_min + self._interval * self.report_interval_min, self.horizon_min)
         now = self.clock.now
         if end > now:
             self.clock.run(until=until_for(now, end))
-        self._tally()
-        self.datacollector.collect(self)
+        if self.collect_steps:
+            self._tally()
+            self.datacollector.collect(self)
         if self.clock.now >= self.horizon_min:
             self.running = False
 
