@@ -393,7 +393,8 @@ BANK = 0x73626362
 """Tag of the reference bank's streams: its prior draws, ``SeedSequence(S, spawn_key=(BANK, 0))``,
 and its runs, batch ``bank_seed(S)``."""
 REFERENCE_MIN_ACCEPTED = 50
-"""Fewest bank draws a truth's reference needs; with fewer, its reference is undefined."""
+"""Fewest bank draws a truth's reference needs; with fewer, its reference is undefined (each
+end of a 90% interval would rest on two or three draws)."""
 
 
 @dataclass(frozen=True)
