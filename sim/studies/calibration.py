@@ -1202,6 +1202,26 @@ def _record_observer(case: Scenario, settings: Settings, values: Mapping[str, An
     return observer(here, seed, settings, claim_inflation=None if inflation is None else float(inflation))
 
 
+def record_statistics(case: Scenario, stats: Sequence[Statistic], horizon_min: float, settings: Settings,
+                      given: Sequence[Mapping[str, Any]], seed: int, runs: range, *, workers: int = 1,
+                      pool: RunPool | None = None, on_done: Callable[[int], None] | None = None,
+                      ) -> np.ndarray:
+    """The statistics of runs ``runs`` of batch ``seed`` of a record's case, run ``runs[k]`` at the
+    key path -> value mapping ``given[k]`` (scenario parameters applied to the run, observation
+    and monitor ones to its observer, whose draws come from ``monitor_seed(seed, run)``).
+
+    The one way a calibration, its predictive check and the SBC's prior bank simulate a
+    record. Shape (runs, statistics)."""
+    records = map_runs(case, seed, runs, workers=workers, keep_events=True, keep_steps=False,
+                       overrides_by_run={i: _scenario_part(v) for i, v in zip(runs, given, strict=True)},
+                       on_done=on_done, pool=pool)
+    observed = needs_observer(stats)
+    rows = [simulated(stats, rec.events, horizon_min,
+                      _record_observer(case, settings, v, monitor_seed(seed, i)) if observed else None)
+            for i, v, rec in zip(runs, given, records, strict=True)]
+    return np.array(rows).reshape(len(runs), len(stats))
+
+
 @dataclass
 class SetPosterior(Posterior):
     """The result of :func:`calibrate_set`: a :class:`Posterior` whose columns are the set's."""
@@ -1282,16 +1302,9 @@ def calibrate_set(spec: SetSpec, *, budget: int | None = None, seed: int | None 
         out = []
         for r, (case, stats, horizon_min) in enumerate(cases):
             given = [_record_values(params, row, r) for row in values]
-            overrides = {i: _scenario_part(v) for i, v in zip(runs, given, strict=True)}
-            records = map_runs(case, seeds[r], runs, workers=workers, keep_events=True, keep_steps=False,
-                               overrides_by_run=overrides, on_done=bar.update if bar else None,
-                               pool=pools[r])
-            observed = needs_observer(stats)
-            rows = [simulated(stats, rec.events, horizon_min,
-                              _record_observer(case, spec.records[r].settings, v, monitor_seed(seeds[r], i))
-                              if observed else None)
-                    for i, v, rec in zip(runs, given, records, strict=True)]
-            out.append(np.array(rows).reshape(len(z), len(stats)))
+            out.append(record_statistics(case, stats, horizon_min, spec.records[r].settings, given,
+                                         seeds[r], runs, workers=workers, pool=pools[r],
+                                         on_done=bar.update if bar else None))
         used += len(z)
         return values, out
 
@@ -1494,13 +1507,8 @@ def predictive_check(posterior: SetPosterior, runs: int = 200, *, workers: int =
         case, stats, horizon_min = record_case(rec)
         given = _record_draws(table, rec.name, runs, seed)
         run_seed_r = _stream_seed(seed, PREDICTIVE_STREAM, r)
-        records = map_runs(case, run_seed_r, range(runs), workers=workers, keep_events=True, keep_steps=False,
-                           overrides_by_run={i: _scenario_part(v) for i, v in enumerate(given)})
-        observed = needs_observer(stats)
-        sims = np.array([simulated(stats, out.events, horizon_min,
-                                   _record_observer(case, rec.settings, given[i], monitor_seed(run_seed_r, i))
-                                   if observed else None)
-                         for i, out in enumerate(records)]).reshape(runs, len(stats))
+        sims = record_statistics(case, stats, horizon_min, rec.settings, given, run_seed_r, range(runs),
+                                 workers=workers)
         for j, st in enumerate(stats):
             lo, hi = np.quantile(sims[:, j], [0.05, 0.95])
             rows.append({"record": rec.name, "statistic": st.name, "measure": st.measure,

@@ -54,7 +54,6 @@ from sim.records.observations import (
     monitor_seed,
     observed_bounds,
     observer,
-    simulated,
     synthetic_counts,
 )
 from sim.studies.calibration import (
@@ -62,18 +61,17 @@ from sim.studies.calibration import (
     Posterior,
     Prior,
     Spec,
-    as_overrides,
     calibrate,
     calibration_case,
     ess,
     prior_values,
+    record_statistics,
     regression_adjust,
-    run_observer,
     set_distances,
     set_misfits,
     weighted_quantile,
 )
-from sim.studies.runner import RunPool, map_runs, run_one
+from sim.studies.runner import RunPool, run_one
 
 TRUTHS = 0x73626374
 """Tag of the truths' parameter streams: ``SeedSequence(S, spawn_key=(TRUTHS, k))``."""
@@ -306,16 +304,19 @@ def run_sbc(setup: Setup, truths: int, seed: int = 0, *, workers: int = 1,
 
 
 def same_rows(a: pd.DataFrame, b: pd.DataFrame) -> bool:
-    """Whether two truths tables hold the same rows in :data:`COLUMNS` (numbers to 1e-9
-    relative), whatever dtypes they carry (one in memory, one read back from CSV)."""
+    """Whether two truths tables hold the same rows in :data:`COLUMNS`, compared as the tables
+    are written (numbers to the 6 significant digits of ``write_csv_atomic``), whatever dtypes
+    they carry: one fresh in memory, one read back from CSV, agree when the first would be
+    written as the second."""
     if len(a) != len(b):
         return False
     for c in COLUMNS:
         x, y = a[c].to_numpy(), b[c].to_numpy()
         if c in ("method", "parameter", "inside"):
-            if not (x.astype(str) == y.astype(str)).all():
-                return False
-        elif not np.allclose(x.astype(float), y.astype(float), rtol=1e-9, atol=0.0, equal_nan=True):
+            same = (x.astype(str) == y.astype(str)).all()
+        else:
+            same = [f"{float(u):.6g}" for u in x] == [f"{float(v):.6g}" for v in y]
+        if not same:
             return False
     return True
 
@@ -438,16 +439,16 @@ def prior_bank(setup: Setup, seed: int, draws: int, *, workers: int = 1, chunk: 
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(BANK, 0))))
     z = rng.random((draws, len(setup.priors)))
     values = prior_values(setup.priors, z)
-    rows: list[np.ndarray] = []
+    given = [{p.path: int(v) if p.integer else float(v) for p, v in zip(setup.priors, row, strict=True)}
+             for row in values]
+    parts: list[np.ndarray] = []
     with RunPool(case, workers) if workers > 1 else nullcontext() as pool:
-        for start in range(0, draws, chunk):
+        for start in range(0, draws, chunk):  # in chunks: a chunk's event logs are held at once
             runs = range(start, min(start + chunk, draws))
-            records = map_runs(case, spec.seed, runs, workers=workers, keep_events=True,
-                               keep_steps=False, pool=pool,
-                               overrides_by_run={i: as_overrides(setup.priors, values[i]) for i in runs})
-            rows += [simulated(stats, rec.events, horizon_min, run_observer(case, spec, values[i], i))
-                     for i, rec in zip(runs, records, strict=True)]
-    return Bank(z, values, np.array(rows), layout(stats))
+            parts.append(record_statistics(case, stats, horizon_min, setup.settings,
+                                           given[start:runs.stop], spec.seed, runs,
+                                           workers=workers, pool=pool))
+    return Bank(z, values, np.concatenate(parts), layout(stats))
 
 
 def reference_population(bank: Bank, post: Posterior) -> Population | None:
