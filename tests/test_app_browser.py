@@ -48,6 +48,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-default-apps", "--disable-extensions"]
 LOOPBACK = {"127.0.0.1", "localhost"}
 START_TIMEOUT_S = 90
+PLAY_TIMEOUT_S = 300
+"""Seconds the page may take to play from -03:45 to +06:00 (40 steps)."""
 
 
 def _free_port() -> int:
@@ -165,7 +167,10 @@ def test_page_runs_offline_in_chromium(server: tuple[str, Path]) -> None:
             assert "Not yet in force" in after_step
 
             page.get_by_role("button", name="▶").click()
-            playing = _wait_status(page, r"\+0[6-9]:", timeout_s=120)
+            # Any time from +06:00 on (a slow render may pass +09:45 between two polls); the
+            # page plays as fast as a loaded CI machine lets it (each step redraws three
+            # plots), so the wait is generous: it checks that the page plays, not how fast.
+            playing = _wait_status(page, r"\+(0[6-9]|[1-9]\d):", timeout_s=PLAY_TIMEOUT_S)
             page.get_by_role("button", name="❚❚").click()
             assert _incidents(playing) > _incidents(first)
             assert re.search(r"Ceasefire (holding|eroding)|Collapsed: .* \(first at \+\d\d:\d\d\)",
