@@ -144,7 +144,13 @@ FINE_SETUP = replace(
 """The same truths with a record of many statistics, like the real monitor records: violations
 and explosions in every 4-hour period (14 counts instead of 3). It tells whether the regression
 adjustment, validated on DEFAULT_SETUP, still holds when it regresses on many noisy counts."""
-SETUPS = {"default": DEFAULT_SETUP, "fine": FINE_SETUP}
+LARGE_SETUP = replace(DEFAULT_SETUP, particles=200, budget=16_000)
+"""The default check's truths and records with twice the particles and twice the budget (about
+as many populations, so about the same final tolerance). The committed calibrations use 120-200
+particles; the exact-ABC reference (``--reference``) put part of the default check's too narrow
+rate intervals down to 100 particles approximating the target poorly. This check measures what
+200 particles change, truth by truth on the same records (``docs/calibration/sbc-large*``)."""
+SETUPS = {"default": DEFAULT_SETUP, "fine": FINE_SETUP, "large": LARGE_SETUP}
 
 
 def calibration_seed(seed: int, truth: int) -> int:
