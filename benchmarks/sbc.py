@@ -12,7 +12,9 @@ method, whether the issue's target holds: coverage in [0.85, 0.95] for every inf
 (default ``docs/calibration``): ``sbc.csv`` (the summary, with the rank histograms),
 ``sbc-truths.csv`` (one row per truth and parameter) and ``sbc.png``; with ``--setup fine``
 (fourteen counts per record instead of three) ``sbc-fine.csv``, ``sbc-fine-truths.csv`` and
-``sbc-fine.png``. The results do not depend
+``sbc-fine.png``; with ``--setup large`` (the default's records, calibrated with 200 particles
+and twice the budget) ``sbc-large*``, and ``sbc-large-paired.csv``: truth by truth against the
+folder's ``sbc-truths.csv`` (same truths, records and calibration seeds). The results do not depend
 on ``--workers``. With ``--resume`` the truths already in the folder's truths table are kept and
 only the missing ones run; every finished truth is saved at once in ``.<stem>-truths.partial.csv``
 (which ``--resume`` reads first, and which goes once the tables are written), so an interrupted
@@ -43,6 +45,7 @@ from sim.faces.figures.calibration import sbc_ranks
 from sim.studies.runner import progress_bar
 from sim.studies.sbc import (
     COLUMNS,
+    DEFAULT_SETUP,
     METHODS,
     REFERENCE_METHODS,
     REFERENCE_MIN_ACCEPTED,
@@ -53,8 +56,11 @@ from sim.studies.sbc import (
     meets_target,
     paired,
     paired_markdown,
+    paired_setups,
+    paired_setups_markdown,
     prior_bank,
     run_sbc,
+    same_records,
     same_rows,
     summarize,
 )
@@ -117,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=whole(0), default=0, help="seed of the check (default 0)")
     parser.add_argument("--out", type=Path, default=DOCS, help="output folder (default docs/calibration)")
     parser.add_argument("--setup", choices=sorted(SETUPS), default="default",
-                        help="default: three monitor counts (files sbc.*); fine: fourteen (files sbc-fine.*)")
+                        help="default: three monitor counts (files sbc.*); fine: fourteen (files "
+                             "sbc-fine.*); large: the default's records, 200 particles (files sbc-large.*)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the truths already checked (the folder's partial or truths table); "
                              "run only the missing ones")
@@ -199,9 +206,27 @@ def main(argv: list[str] | None = None) -> int:
     written = [write_csv_atomic(summary, args.out / f"{stem}.csv"),
                write_csv_atomic(table, args.out / f"{stem}-truths.csv"),
                save(sbc_ranks(table, summary), args.out / f"{stem}.png")]
+    written += pair_with_default(setup, table, args, stem)
     partial.unlink(missing_ok=True)
     print("wrote " + ", ".join(map(str, written)))
     return 0
+
+
+def pair_with_default(setup: Setup, table: pd.DataFrame, args: argparse.Namespace, stem: str) -> list[Path]:
+    """For a setup that writes the default check's records (``large``): this check against the
+    folder's default truths table, truth by truth on the truths both ran (``<stem>-paired.csv``)."""
+    default = args.out / "sbc-truths.csv"
+    if stem == "sbc" or not same_records(setup, DEFAULT_SETUP) or not default.is_file():
+        return []
+    try:
+        first = earlier_truths(default, DEFAULT_SETUP, args.seed)
+    except ValueError as exc:
+        print(f"not paired with {default}: {exc}")
+        return []
+    pairs = paired_setups(first, table)
+    print(f"\nTruth by truth against {default} (same records, same calibration seeds):")
+    print(paired_setups_markdown(pairs, "default", args.setup))
+    return [write_csv_atomic(pairs, args.out / f"{stem}-paired.csv")]
 
 
 def reference_check(setup: Setup, args: argparse.Namespace, stem: str) -> int:

@@ -15,6 +15,8 @@ from scipy import stats
 from sim.studies.calibration import Prior
 from sim.studies.sbc import (
     DEFAULT_SETUP,
+    FINE_SETUP,
+    LARGE_SETUP,
     REFERENCE_MIN_ACCEPTED,
     calibrate_truth,
     check_truth,
@@ -26,9 +28,12 @@ from sim.studies.sbc import (
     merge_windows,
     paired,
     paired_markdown,
+    paired_setups,
+    paired_setups_markdown,
     prior_bank,
     reference_population,
     run_sbc,
+    same_records,
     same_rows,
     summarize,
     synthetic_monitor_record,
@@ -306,6 +311,61 @@ def test_paired_counts_the_truths_only_one_interval_misses():
     # A truth without a reference is left out of the pairing.
     assert paired(table[~((table["truth"] == 0) & table["method"].str.startswith("reference"))]
                   ).set_index("reading").loc["as accepted", "truths"] == 11
+
+
+def test_two_checks_of_the_same_records_are_paired_truth_by_truth():
+    """The large check writes the default's records (only the calibration differs); the fine
+    one does not. Pairing two checks: ten truths both ran (an eleventh only in the second is
+    left out); the first misses three the second holds, the second one the first holds, so
+    McNemar's p = 2 * P(X <= 1 | 4, 1/2) = 10/16; mean widths over the shared truths."""
+    assert same_records(DEFAULT_SETUP, LARGE_SETUP) and not same_records(DEFAULT_SETUP, FINE_SETUP)
+    assert LARGE_SETUP.particles == 2 * DEFAULT_SETUP.particles
+    first, second = [], []
+    for k in range(11):
+        a, b = (False, True) if k < 3 else (True, False) if k == 3 else (True, True)
+        for method in ("regression", "none"):
+            if k < 10:
+                first.append({"truth": k, "method": method, "parameter": "p", "inside": a,
+                              "width_ratio": 0.4})
+            second.append({"truth": k, "method": method, "parameter": "p",
+                           "inside": b if method == "none" else True, "width_ratio": 0.2 + 0.02 * k})
+    pairs = paired_setups(pd.DataFrame(first), pd.DataFrame(second)).set_index("reading")
+    accepted = pairs.loc["as accepted"]
+    assert (accepted["truths"], accepted["first_inside"], accepted["second_inside"]) == (10, 7, 9)
+    assert (accepted["first_only_missed"], accepted["second_only_missed"]) == (3, 1)
+    assert accepted["mcnemar_p"] == pytest.approx(10 / 16)
+    assert accepted["first_width"] == pytest.approx(0.4)
+    assert accepted["second_width"] == pytest.approx(0.2 + 0.02 * 4.5), "truth 10 is not shared"
+    adjusted = pairs.loc["adjusted"]
+    assert (adjusted["first_only_missed"], adjusted["second_only_missed"]) == (3, 0)
+    assert "| as accepted | `p` | 10 | 7 | 9 | 3 | 1 | 0.62 | 0.40 | 0.29 |" in \
+        paired_setups_markdown(paired_setups(pd.DataFrame(first), pd.DataFrame(second)), "a", "b")
+
+
+def test_the_benchmark_pairs_a_large_check_with_the_folders_default_table(tmp_path: Path, capsys):
+    """After a large check, the benchmark writes ``sbc-large-paired.csv`` against the folder's
+    default truths table when that table is of the same seed, and nothing when it is not there or
+    of another seed (it says why)."""
+    import argparse
+    import runpy
+
+    bench = runpy.run_path(str(ROOT / "benchmarks" / "sbc.py"), run_name="sbc_bench")
+    committed = pd.read_csv(COMMITTED.with_name("sbc-truths.csv"))
+    default = committed[committed["truth"] < 3]
+    large = default.assign(inside=True)  # stands for a large check's rows of the same truths
+    args = argparse.Namespace(out=tmp_path, seed=0, setup="large")
+    assert bench["pair_with_default"](LARGE_SETUP, large, args, "sbc-large") == []
+    default.to_csv(tmp_path / "sbc-truths.csv", index=False)
+    assert bench["pair_with_default"](FINE_SETUP, large, args, "sbc-fine") == [], "other records"
+    written = bench["pair_with_default"](LARGE_SETUP, large, args, "sbc-large")
+    assert written == [tmp_path / "sbc-large-paired.csv"]
+    pd.testing.assert_frame_equal(pd.read_csv(written[0]), paired_setups(default, large), check_dtype=False)
+    assert "| inside, default | inside, large |" in capsys.readouterr().out
+    written[0].unlink()
+    other = argparse.Namespace(out=tmp_path, seed=1, setup="large")
+    assert bench["pair_with_default"](LARGE_SETUP, large, other, "sbc-large") == []
+    assert "not paired with" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sbc-truths.csv"]
 
 
 def test_same_rows_compares_values_not_dtypes():

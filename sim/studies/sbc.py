@@ -43,6 +43,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -492,6 +493,30 @@ def check_truth_with_reference(setup: Setup, seed: int, truth: int, bank: Bank) 
     return rows
 
 
+def _discordant(a: pd.Series, b: pd.Series) -> list[dict[str, Any]]:
+    """Per parameter, over the (truth, parameter) keys ``a`` and ``b`` (``inside`` flags) share:
+    how many intervals hold the truth in each, the truths only one of them misses, and
+    McNemar's exact two-sided p of those discordant counts (a binomial test with p = 1/2; NaN
+    without a discordant pair)."""
+    from scipy import stats
+
+    rows = []
+    both = a.index.intersection(b.index)
+    for parameter in dict.fromkeys(both.get_level_values("parameter")):
+        keys = both[both.get_level_values("parameter") == parameter]
+        x, y = a.loc[keys].astype(bool).to_numpy(), b.loc[keys].astype(bool).to_numpy()
+        a_only, b_only = int(np.sum(~x & y)), int(np.sum(x & ~y))
+        n = a_only + b_only
+        rows.append({"parameter": parameter, "truths": len(keys), "a_inside": int(x.sum()),
+                     "b_inside": int(y.sum()), "a_only_missed": a_only, "b_only_missed": b_only,
+                     "mcnemar_p": float(stats.binomtest(a_only, n, 0.5).pvalue) if n else math.nan})
+    return rows
+
+
+def _inside(table: pd.DataFrame, method: str) -> pd.Series:
+    return table[table["method"] == method].set_index(["truth", "parameter"])["inside"]
+
+
 def paired(table: pd.DataFrame) -> pd.DataFrame:
     """The SMC against its exact-ABC reference, truth by truth, per reading and parameter.
 
@@ -500,23 +525,54 @@ def paired(table: pd.DataFrame) -> pd.DataFrame:
     ``reference_only_missed``, and McNemar's exact two-sided p of those discordant counts (a
     binomial test with p = 1/2; NaN without a discordant pair).
     """
-    from scipy import stats
+    names = {"a_inside": "smc_inside", "b_inside": "reference_inside",
+             "a_only_missed": "smc_only_missed", "b_only_missed": "reference_only_missed"}
+    rows = [{"reading": LABELS[smc], **{names.get(k, k): v for k, v in row.items()}}
+            for smc, ref in zip(METHODS, REFERENCE_METHODS, strict=True)
+            for row in _discordant(_inside(table, smc), _inside(table, ref))]
+    return pd.DataFrame(rows, columns=["reading", "parameter", "truths", "smc_inside", "reference_inside",
+                                       "smc_only_missed", "reference_only_missed", "mcnemar_p"])
 
+
+def same_records(a: Setup, b: Setup) -> bool:
+    """Whether two setups draw the same truths and write the same records for them (they may
+    calibrate differently: particles, budget, quantile, stop rule)."""
+    keys = ("scenario", "priors", "horizon_h", "windows", "bin_min", "kinds", "settings")
+    return all(getattr(a, k) == getattr(b, k) for k in keys)
+
+
+def paired_setups(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
+    """Two checks of :func:`same_records` setups and one seed, truth by truth on the truths both
+    ran: per reading and parameter, how many intervals hold the truth in each, the truths only
+    one misses (``first_only_missed``: the first's interval misses, the second's holds it), the
+    McNemar p of those, and each one's mean width over the prior's on those truths."""
     rows = []
-    for smc, ref in zip(METHODS, REFERENCE_METHODS, strict=True):
-        a = table[table["method"] == smc].set_index(["truth", "parameter"])["inside"]
-        b = table[table["method"] == ref].set_index(["truth", "parameter"])["inside"]
-        both = a.index.intersection(b.index)
-        for parameter in dict.fromkeys(both.get_level_values("parameter")):
-            keys = both[both.get_level_values("parameter") == parameter]
-            x, y = a.loc[keys].astype(bool).to_numpy(), b.loc[keys].astype(bool).to_numpy()
-            smc_only, ref_only = int(np.sum(~x & y)), int(np.sum(x & ~y))
-            n = smc_only + ref_only
-            rows.append({"reading": LABELS[smc], "parameter": parameter, "truths": len(keys),
-                         "smc_inside": int(x.sum()), "reference_inside": int(y.sum()),
-                         "smc_only_missed": smc_only, "reference_only_missed": ref_only,
-                         "mcnemar_p": float(stats.binomtest(smc_only, n, 0.5).pvalue) if n else math.nan})
+    for method in METHODS:
+        widths = [t[t["method"] == method].set_index(["truth", "parameter"])["width_ratio"]
+                  for t in (first, second)]
+        for row in _discordant(_inside(first, method), _inside(second, method)):
+            truths = widths[0].index.intersection(widths[1].index)
+            truths = truths[truths.get_level_values("parameter") == row["parameter"]]
+            rows.append({"reading": LABELS[method], "parameter": row["parameter"], "truths": row["truths"],
+                         "first_inside": row["a_inside"], "second_inside": row["b_inside"],
+                         "first_only_missed": row["a_only_missed"],
+                         "second_only_missed": row["b_only_missed"], "mcnemar_p": row["mcnemar_p"],
+                         "first_width": float(widths[0].loc[truths].mean()),
+                         "second_width": float(widths[1].loc[truths].mean())})
     return pd.DataFrame(rows)
+
+
+def paired_setups_markdown(pairs: pd.DataFrame, first: str, second: str) -> str:
+    """:func:`paired_setups`'s table as Markdown, the two checks named ``first`` and ``second``."""
+    out = [f"| reading | parameter | truths | inside, {first} | inside, {second} | only {first} missed | "
+           f"only {second} missed | McNemar p | mean width / prior, {first} | {second} |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in pairs.itertuples(index=False):
+        p = "–" if math.isnan(r.mcnemar_p) else f"{r.mcnemar_p:.2g}"
+        out.append(f"| {r.reading} | `{r.parameter}` | {r.truths} | {r.first_inside} | {r.second_inside} | "
+                   f"{r.first_only_missed} | {r.second_only_missed} | {p} | {r.first_width:.2f} | "
+                   f"{r.second_width:.2f} |")
+    return "\n".join(out)
 
 
 def paired_markdown(pairs: pd.DataFrame) -> str:
