@@ -425,3 +425,61 @@ def test_the_readme_states_the_committed_reference_numbers():
     mean = row.xs("peacekeepers.recorded_per_incident_mean", level="parameter")["reference_inside"]
     assert mean.nunique() == 1 and mean.iloc[0] > 0.95 * truths
     assert f"{mean.iloc[0]} of 100, adjusted or not" in section
+
+
+def test_the_readme_states_the_committed_large_check_numbers():
+    """The README's "Twice the particles" paragraph: its tables are the committed large check's
+    (docs/calibration/sbc-large*.csv), its pairing is recomputed from the two truths tables, and
+    every number in its prose comes from those tables and the exact-ABC reference's."""
+    folder = COMMITTED.parent
+    summary = pd.read_csv(folder / "sbc-large.csv")
+    table = pd.read_csv(folder / "sbc-large-truths.csv")
+    pairs = pd.read_csv(folder / "sbc-large-paired.csv")
+    default = pd.read_csv(folder / "sbc-truths.csv")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("**Twice the particles"):]
+    section = section[:section.index("**Why the default stays")]
+    flat = " ".join(section.split())
+    assert markdown(summary) in section and paired_setups_markdown(pairs, "default", "large") in section
+    pd.testing.assert_frame_equal(paired_setups(default, table), pairs, check_dtype=False)
+    truths = int(summary["truths"].max())
+    assert truths == 100 and set(table["truth"]) == set(range(100)) and "100 truths (0–99)" in flat
+    for k in (0, 57, 99):  # the same truths as the default check's
+        assert np.allclose(table.loc[table["truth"] == k, "value"].to_numpy(),
+                           default.loc[default["truth"] == k, "value"].to_numpy())
+    assert (LARGE_SETUP.particles, LARGE_SETUP.budget) == (200, 16_000)
+    assert "calibrated with 200 particles and a budget of 16,000 simulations" in flat
+    per_truth = table.groupby("truth").first()
+    assert (f"({per_truth['populations'].min()}–{per_truth['populations'].max()} populations, final "
+            f"tolerance median {per_truth['tolerance'].median():.2f}, as before)") in flat
+    # "The target is still not met": each reading has an informable parameter outside it.
+    target = meets_target(summary)
+    for method in ("regression", "none"):
+        assert not target[summary["method"] == method].dropna().astype(bool).all(), method
+    row = pairs.set_index(["reading", "parameter"])
+    rate = row.xs("sides.*.force.ceasefire_rate_per_h", level="parameter").astype({"first_inside": int})
+    assert rate["second_inside"].nunique() == 1
+    was = rate["first_inside"]
+    assert (f"hold the truth in {int(rate['second_inside'].iloc[0])} of 100 records in both readings, up "
+            f"from {was['adjusted']} and {was['as accepted']}") in flat
+    adjusted = rate.loc["adjusted"]
+    moved = {5: "Five", 6: "Six", 7: "Seven"}[int(adjusted["first_only_missed"])]
+    assert (f"{moved} truths moved in, none out (adjusted, McNemar p = {adjusted['mcnemar_p']:.2g})") in flat
+    assert adjusted["second_only_missed"] == 0
+    assert f"(mean width {adjusted['first_width']:.2f} to {adjusted['second_width']:.2f} adjusted)" in flat
+    # Against the exact-ABC reference of the same truths.
+    ref = pd.read_csv(folder / "sbc-reference-truths.csv")
+    ref = ref[ref["method"].str.startswith("reference-")].assign(
+        method=lambda t: t["method"].str.removeprefix("reference-"))
+    against = paired_setups(table, ref)
+    informed = against[against["parameter"] != "sides.*.command.violation_cost"]
+    assert (f"the large check missed {informed['first_only_missed'].sum()} truths that exact ABC held, and "
+            f"exact ABC missed {informed['second_only_missed'].sum()} that the large check held") in flat
+    mean = row.xs("peacekeepers.recorded_per_incident_mean", level="parameter")["second_inside"].astype(int)
+    low, high = coverage_interval(int(mean["adjusted"]), truths)
+    assert (f"hold the truth in {mean['adjusted']} of 100 adjusted records and {mean['as accepted']} "
+            f"as accepted (95% interval {low:.2f}–{high:.2f} for {mean['adjusted']})") in flat
+    assert mean.min() > 0.95 * truths, "too often, in both readings"
+    exact = against.set_index(["reading", "parameter"]).loc[
+        ("adjusted", "peacekeepers.recorded_per_incident_mean"), "second_inside"]
+    assert f"as the exact target did at this tolerance ({exact} of 100)" in flat
