@@ -449,6 +449,11 @@ def test_the_readme_states_the_committed_large_check_numbers():
                            default.loc[default["truth"] == k, "value"].to_numpy())
     assert (LARGE_SETUP.particles, LARGE_SETUP.budget) == (200, 16_000)
     assert "calibrated with 200 particles and a budget of 16,000 simulations" in flat
+    import tomllib  # "The committed calibrations use 120–200 particles."
+    specs = sorted(ROOT.glob("scenarios/*.calibration.toml")) + sorted(ROOT.glob("calibrations/*.toml"))
+    particles = [tomllib.loads(f.read_text(encoding="utf-8"))["calibration"]["particles"] for f in specs]
+    assert len(particles) >= 7
+    assert f"The committed calibrations use {min(particles)}–{max(particles)} particles" in flat
     per_truth = table.groupby("truth").first()
     assert (f"({per_truth['populations'].min()}–{per_truth['populations'].max()} populations, final "
             f"tolerance median {per_truth['tolerance'].median():.2f}, as before)") in flat
