@@ -216,7 +216,7 @@ def pair_with_default(setup: Setup, table: pd.DataFrame, args: argparse.Namespac
     """For a setup that writes the default check's records (``large``): this check against the
     folder's default truths table, truth by truth on the truths both ran (``<stem>-paired.csv``)."""
     default = args.out / "sbc-truths.csv"
-    if stem == "sbc" or not same_records(setup, DEFAULT_SETUP) or not default.is_file():
+    if setup == DEFAULT_SETUP or not same_records(setup, DEFAULT_SETUP) or not default.is_file():
         return []
     try:
         first = earlier_truths(default, DEFAULT_SETUP, args.seed)

@@ -493,28 +493,42 @@ def check_truth_with_reference(setup: Setup, seed: int, truth: int, bank: Bank) 
     return rows
 
 
-def _discordant(a: pd.Series, b: pd.Series) -> list[dict[str, Any]]:
-    """Per parameter, over the (truth, parameter) keys ``a`` and ``b`` (``inside`` flags) share:
-    how many intervals hold the truth in each, the truths only one of them misses, and
-    McNemar's exact two-sided p of those discordant counts (a binomial test with p = 1/2; NaN
-    without a discordant pair)."""
+def _pairs(a: pd.DataFrame, b: pd.DataFrame, names: tuple[str, str], reading: str) -> list[dict[str, Any]]:
+    """Two checks' rows of one reading (``truth``, ``parameter``, ``inside``, optionally
+    ``width_ratio``), per parameter over the truths both have: how many intervals hold the truth
+    in each (``<name>_inside``), the truths only one misses (``<a>_only_missed``: ``a``'s
+    interval misses, ``b``'s holds it), McNemar's exact two-sided p of those discordant counts
+    (a binomial test with p = 1/2; NaN without a discordant pair) and, where both give widths,
+    each one's mean width over the prior's on those truths (``<name>_width``)."""
     from scipy import stats
 
-    rows = []
+    na, nb = names
+    a, b = (t.set_index(["truth", "parameter"]) for t in (a, b))
     both = a.index.intersection(b.index)
+    rows = []
     for parameter in dict.fromkeys(both.get_level_values("parameter")):
         keys = both[both.get_level_values("parameter") == parameter]
-        x, y = a.loc[keys].astype(bool).to_numpy(), b.loc[keys].astype(bool).to_numpy()
+        x, y = a.loc[keys, "inside"].astype(bool).to_numpy(), b.loc[keys, "inside"].astype(bool).to_numpy()
         a_only, b_only = int(np.sum(~x & y)), int(np.sum(x & ~y))
         n = a_only + b_only
-        rows.append({"parameter": parameter, "truths": len(keys), "a_inside": int(x.sum()),
-                     "b_inside": int(y.sum()), "a_only_missed": a_only, "b_only_missed": b_only,
-                     "mcnemar_p": float(stats.binomtest(a_only, n, 0.5).pvalue) if n else math.nan})
+        row = {"reading": reading, "parameter": parameter, "truths": len(keys),
+               f"{na}_inside": int(x.sum()), f"{nb}_inside": int(y.sum()),
+               f"{na}_only_missed": a_only, f"{nb}_only_missed": b_only,
+               "mcnemar_p": float(stats.binomtest(a_only, n, 0.5).pvalue) if n else math.nan}
+        if "width_ratio" in a and "width_ratio" in b:
+            row |= {f"{na}_width": float(a.loc[keys, "width_ratio"].mean()),
+                    f"{nb}_width": float(b.loc[keys, "width_ratio"].mean())}
+        rows.append(row)
     return rows
 
 
-def _inside(table: pd.DataFrame, method: str) -> pd.Series:
-    return table[table["method"] == method].set_index(["truth", "parameter"])["inside"]
+def _method(table: pd.DataFrame, method: str) -> pd.DataFrame:
+    return table[table["method"] == method]
+
+
+PAIRED_COLUMNS = ("reading", "parameter", "truths", "smc_inside", "reference_inside", "smc_only_missed",
+                  "reference_only_missed", "mcnemar_p")
+"""Columns of :func:`paired` (``sbc-reference.csv``)."""
 
 
 def paired(table: pd.DataFrame) -> pd.DataFrame:
@@ -525,13 +539,9 @@ def paired(table: pd.DataFrame) -> pd.DataFrame:
     ``reference_only_missed``, and McNemar's exact two-sided p of those discordant counts (a
     binomial test with p = 1/2; NaN without a discordant pair).
     """
-    names = {"a_inside": "smc_inside", "b_inside": "reference_inside",
-             "a_only_missed": "smc_only_missed", "b_only_missed": "reference_only_missed"}
-    rows = [{"reading": LABELS[smc], **{names.get(k, k): v for k, v in row.items()}}
-            for smc, ref in zip(METHODS, REFERENCE_METHODS, strict=True)
-            for row in _discordant(_inside(table, smc), _inside(table, ref))]
-    return pd.DataFrame(rows, columns=["reading", "parameter", "truths", "smc_inside", "reference_inside",
-                                       "smc_only_missed", "reference_only_missed", "mcnemar_p"])
+    rows = [row for smc, ref in zip(METHODS, REFERENCE_METHODS, strict=True)
+            for row in _pairs(_method(table, smc), _method(table, ref), ("smc", "reference"), LABELS[smc])]
+    return pd.DataFrame(rows, columns=list(PAIRED_COLUMNS))
 
 
 def same_records(a: Setup, b: Setup) -> bool:
@@ -546,41 +556,36 @@ def paired_setups(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
     ran: per reading and parameter, how many intervals hold the truth in each, the truths only
     one misses (``first_only_missed``: the first's interval misses, the second's holds it), the
     McNemar p of those, and each one's mean width over the prior's on those truths."""
-    rows = []
-    for method in METHODS:
-        widths = [t[t["method"] == method].set_index(["truth", "parameter"])["width_ratio"]
-                  for t in (first, second)]
-        for row in _discordant(_inside(first, method), _inside(second, method)):
-            truths = widths[0].index.intersection(widths[1].index)
-            truths = truths[truths.get_level_values("parameter") == row["parameter"]]
-            rows.append({"reading": LABELS[method], "parameter": row["parameter"], "truths": row["truths"],
-                         "first_inside": row["a_inside"], "second_inside": row["b_inside"],
-                         "first_only_missed": row["a_only_missed"],
-                         "second_only_missed": row["b_only_missed"], "mcnemar_p": row["mcnemar_p"],
-                         "first_width": float(widths[0].loc[truths].mean()),
-                         "second_width": float(widths[1].loc[truths].mean())})
-    return pd.DataFrame(rows)
+    return pd.DataFrame([row for method in METHODS
+                         for row in _pairs(_method(first, method), _method(second, method),
+                                           ("first", "second"), LABELS[method])])
+
+
+def _pairs_markdown(pairs: pd.DataFrame, names: tuple[str, str], headers: Sequence[str], widths: bool) -> str:
+    na, nb = names
+    columns = [f"{na}_inside", f"{nb}_inside", f"{na}_only_missed", f"{nb}_only_missed"]
+    out = ["| reading | parameter | truths | " + " | ".join(headers) + " |",
+           "|" + "---|" * (3 + len(headers))]
+    for r in pairs.to_dict("records"):
+        cells = [str(r[c]) for c in columns]
+        cells.append("–" if math.isnan(r["mcnemar_p"]) else f"{r['mcnemar_p']:.2g}")
+        if widths:
+            cells += [f"{r[f'{na}_width']:.2f}", f"{r[f'{nb}_width']:.2f}"]
+        out.append(f"| {r['reading']} | `{r['parameter']}` | {r['truths']} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
 
 
 def paired_setups_markdown(pairs: pd.DataFrame, first: str, second: str) -> str:
-    """:func:`paired_setups`'s table as Markdown, the two checks named ``first`` and ``second``."""
-    out = [f"| reading | parameter | truths | inside, {first} | inside, {second} | only {first} missed | "
-           f"only {second} missed | McNemar p | mean width / prior, {first} | {second} |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in pairs.itertuples(index=False):
-        p = "–" if math.isnan(r.mcnemar_p) else f"{r.mcnemar_p:.2g}"
-        out.append(f"| {r.reading} | `{r.parameter}` | {r.truths} | {r.first_inside} | {r.second_inside} | "
-                   f"{r.first_only_missed} | {r.second_only_missed} | {p} | {r.first_width:.2f} | "
-                   f"{r.second_width:.2f} |")
-    return "\n".join(out)
+    """:func:`paired_setups`'s table as Markdown, the two checks named ``first`` and ``second``
+    (p to two significant digits)."""
+    return _pairs_markdown(pairs, ("first", "second"),
+                           [f"inside, {first}", f"inside, {second}", f"only {first} missed",
+                            f"only {second} missed", "McNemar p", f"mean width / prior, {first}", second],
+                           widths=True)
 
 
 def paired_markdown(pairs: pd.DataFrame) -> str:
     """:func:`paired`'s table as Markdown (p to two significant digits)."""
-    out = ["| reading | parameter | truths | SMC inside | exact ABC inside | only the SMC missed | "
-           "only exact ABC missed | McNemar p |", "|---|---|---|---|---|---|---|---|"]
-    for r in pairs.itertuples(index=False):
-        p = "–" if math.isnan(r.mcnemar_p) else f"{r.mcnemar_p:.2g}"
-        out.append(f"| {r.reading} | `{r.parameter}` | {r.truths} | {r.smc_inside} | "
-                   f"{r.reference_inside} | {r.smc_only_missed} | {r.reference_only_missed} | {p} |")
-    return "\n".join(out)
+    return _pairs_markdown(pairs, ("smc", "reference"),
+                           ["SMC inside", "exact ABC inside", "only the SMC missed", "only exact ABC missed",
+                            "McNemar p"], widths=False)
