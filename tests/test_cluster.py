@@ -31,7 +31,9 @@ def test_local_cluster_equals_the_process_pool(tmp_path: Path) -> None:
     spec = tmp_path / "cluster.toml"
     spec.write_text(SPEC, encoding="utf-8")
     pool = experiment.run(spec, workers=2, out=tmp_path / "pool", progress=False)
-    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
+    # ":0": the scheduler's HTTP server on a free port. With None it still binds 8787 and fails
+    # when another cluster holds it (CI runs the 3.11 and 3.12 suites side by side).
+    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0") as cluster:
         dask = experiment.run(spec, scheduler=cluster.scheduler_address, out=tmp_path / "dask",
                               progress=False)
     assert dask.manifest["sessions"][0]["scheduler"] == cluster.scheduler_address
