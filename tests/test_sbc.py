@@ -490,3 +490,17 @@ def test_the_readme_states_the_committed_large_check_numbers():
     exact = against.set_index(["reading", "parameter"]).loc[
         ("adjusted", "peacekeepers.recorded_per_incident_mean"), "second_inside"]
     assert f"as the exact target did at this tolerance ({exact} of 100)" in flat
+
+
+def test_the_registered_check_is_the_large_setup_on_fresh_truths():
+    """The check registered before it ran (docs/calibration/sbc-large-seed2/REGISTERED.md) names
+    the large setup as it stands: a change to LARGE_SETUP while its run spans sessions would
+    mix two setups in one table (``--resume`` checks the truths' values, not the particles)."""
+    registered = ROOT / "docs" / "calibration" / "sbc-large-seed2" / "REGISTERED.md"
+    text = " ".join(registered.read_text(encoding="utf-8").split())
+    assert "--setup large --truths 300 --seed 2 --workers 2 --out docs/calibration/sbc-large-seed2" in text
+    assert (LARGE_SETUP.particles, LARGE_SETUP.budget) == (200, 16_000)
+    assert "calibrated with 200 particles and a budget of 16,000 simulations" in text
+    assert same_records(LARGE_SETUP, DEFAULT_SETUP), "the default check's scenario, priors and record"
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert "(`docs/calibration/sbc-large-seed2/REGISTERED.md`)" in readme
