@@ -561,8 +561,10 @@ def paired_setups(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
                                            ("first", "second"), LABELS[method])])
 
 
-def _pairs_markdown(pairs: pd.DataFrame, names: tuple[str, str], headers: Sequence[str], widths: bool) -> str:
+def _pairs_markdown(pairs: pd.DataFrame, names: tuple[str, str], headers: Sequence[str]) -> str:
+    """A pairing's rows as Markdown; mean widths where the pairing has them (:func:`_pairs`)."""
     na, nb = names
+    widths = f"{na}_width" in pairs.columns
     columns = [f"{na}_inside", f"{nb}_inside", f"{na}_only_missed", f"{nb}_only_missed"]
     out = ["| reading | parameter | truths | " + " | ".join(headers) + " |",
            "|" + "---|" * (3 + len(headers))]
@@ -580,12 +582,11 @@ def paired_setups_markdown(pairs: pd.DataFrame, first: str, second: str) -> str:
     (p to two significant digits)."""
     return _pairs_markdown(pairs, ("first", "second"),
                            [f"inside, {first}", f"inside, {second}", f"only {first} missed",
-                            f"only {second} missed", "McNemar p", f"mean width / prior, {first}", second],
-                           widths=True)
+                            f"only {second} missed", "McNemar p", f"mean width / prior, {first}", second])
 
 
 def paired_markdown(pairs: pd.DataFrame) -> str:
     """:func:`paired`'s table as Markdown (p to two significant digits)."""
     return _pairs_markdown(pairs, ("smc", "reference"),
                            ["SMC inside", "exact ABC inside", "only the SMC missed", "only exact ABC missed",
-                            "McNemar p"], widths=False)
+                            "McNemar p"])
