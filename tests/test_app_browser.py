@@ -114,14 +114,23 @@ def _incidents(status: str) -> int:
     return int(re.search(r"Events so far: (\d+) incidents", status).group(1))
 
 
+DRAWN = "s => { const el = document.querySelector(s); return el && el.complete && el.naturalWidth > 0; }"
+"""In the page: whether the image ``s`` selects is there and drawn (loaded, non-zero width)."""
+
+
 def _plot_sources(page: sync_api.Page) -> dict[str, str]:
     """The three plots: each must be a drawn image; returns their current sources."""
     out = {}
     for name in ("front", "incidents", "accusations"):
-        img = page.locator(f"img.ceasefire-{name}")
-        assert img.count() == 1, f"plot {name} missing"
-        width = img.evaluate("el => el.complete ? el.naturalWidth : 0")
-        assert width > 0, f"plot {name} did not render"
+        # The status can be drawn before the plots (seen once on CI): wait for each image, as
+        # for the page itself, rather than look at one instant.
+        selector = f"img.ceasefire-{name}"
+        try:
+            page.wait_for_function(DRAWN, arg=selector, timeout=START_TIMEOUT_S * 1000)
+        except sync_api.TimeoutError:
+            raise AssertionError(f"plot {name} missing or not rendered after {START_TIMEOUT_S} s") from None
+        img = page.locator(selector)
+        assert img.count() == 1, f"plot {name}: {img.count()} images"
         out[name] = img.get_attribute("src")
     return out
 
