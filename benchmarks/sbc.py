@@ -19,6 +19,11 @@ on ``--workers``. With ``--resume`` the truths already in the folder's truths ta
 only the missing ones run; every finished truth is saved at once in ``.<stem>-truths.partial.csv``
 (which ``--resume`` reads first, and which goes once the tables are written), so an interrupted
 check, or one extended to more truths, ends with the same tables as one uninterrupted run.
+Beside each truths table goes the setup and seed that made it (``<stem>-setup.json``; the partial
+table's ``.<stem>-setup.partial.json``), because the truths' values show the seed and priors but
+not the particles, budget or windows: ``--resume`` refuses a table whose saved setup differs (one
+saved before setups were is checked on its values only, and the run says so), and a run without
+``--resume`` refuses to overwrite the finished tables of another seed.
 
 ``--reference DRAWS`` asks where too narrow intervals come from: the ABC target (statistics,
 tolerance, adjustment) or the SMC's approximation of it with few particles. It simulates a bank
@@ -33,6 +38,7 @@ of the folder's truths table, and writes ``<stem>-reference.csv`` (the paired co
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -52,6 +58,8 @@ from sim.studies.sbc import (
     SETUPS,
     Setup,
     draw_truth,
+    fingerprint,
+    fingerprint_difference,
     markdown,
     meets_target,
     paired,
@@ -64,7 +72,7 @@ from sim.studies.sbc import (
     same_rows,
     summarize,
 )
-from sim.studies.tables import write_csv_atomic
+from sim.studies.tables import write_atomic, write_csv_atomic
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "calibration"
 
@@ -116,6 +124,30 @@ def earlier_truths(path: Path, setup: Setup, seed: int) -> pd.DataFrame:
     return table
 
 
+def setup_file(table: Path) -> Path:
+    """Where a truths table's setup (:func:`sim.studies.sbc.fingerprint`) is saved:
+    ``sbc-large-truths.csv`` -> ``sbc-large-setup.json``, the partial table's likewise."""
+    return table.with_name(table.name.replace("-truths", "-setup").replace(".csv", ".json"))
+
+
+def write_setup(setup: Setup, seed: int, table: Path) -> Path:
+    """Save the setup and seed that make ``table`` (atomically, beside it)."""
+    text = json.dumps(fingerprint(setup, seed), indent=1) + "\n"
+    return write_atomic(setup_file(table), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def saved_setup_differs(table: Path, setup: Setup, seed: int) -> str | None:
+    """How the setup saved beside ``table`` differs from this check's (one line), None if it
+    does not (:func:`setup_file` must exist)."""
+    path = setup_file(table)
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return f"{path}: not readable as JSON ({type(exc).__name__})"
+    difference = fingerprint_difference(saved, setup, seed)
+    return None if difference is None else f"{path}: {difference} (another setup or seed)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = Parser(description=__doc__.splitlines()[0])
     parser.add_argument("--truths", type=whole(1), default=60, help="synthetic truths (default 60)")
@@ -165,9 +197,23 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             print(f"benchmarks/sbc.py: --resume: {earlier}: {exc}", file=sys.stderr)
             return 2
+        if not setup_file(earlier).is_file():
+            print(f"--resume: no {setup_file(earlier).name} beside {earlier.name}: only its truths' "
+                  "values are checked (seed and priors), not its particles, budget or windows")
+        elif difference := saved_setup_differs(earlier, setup, args.seed):
+            print(f"benchmarks/sbc.py: --resume: {difference}", file=sys.stderr)
+            return 2
+    elif not args.resume and truths_csv.is_file():
+        clash = other_checks_tables(truths_csv, setup, args.seed)
+        if clash:
+            print(f"benchmarks/sbc.py: --out = {args.out}: {clash}; write this check into another "
+                  "folder, or remove those tables to replace them", file=sys.stderr)
+            return 2
     kept = 0 if done is None else int(done.loc[done["truth"] < args.truths, "truth"].nunique())
     bar = progress_bar(args.truths, None, unit="truth", desc="SBC", initial=kept)
     saved = [] if done is None else done.to_dict("records")
+
+    write_setup(setup, args.seed, partial)
 
     def save_progress(rows: list[dict]) -> None:
         """Keep every finished truth in the partial table, which ``--resume`` reads first."""
@@ -206,10 +252,31 @@ def main(argv: list[str] | None = None) -> int:
     written = [write_csv_atomic(summary, args.out / f"{stem}.csv"),
                write_csv_atomic(table, args.out / f"{stem}-truths.csv"),
                save(sbc_ranks(table, summary), args.out / f"{stem}.png")]
+    written.append(write_setup(setup, args.seed, truths_csv))
     written += pair_with_default(setup, table, args, stem)
     partial.unlink(missing_ok=True)
+    setup_file(partial).unlink(missing_ok=True)
     print("wrote " + ", ".join(map(str, written)))
     return 0
+
+
+def other_checks_tables(table: Path, setup: Setup, seed: int) -> str | None:
+    """Why a run of ``seed`` must not overwrite the finished ``table`` (one line), or None: the
+    table is another seed's (by its saved setup, or else by its truths' values). A table of this
+    seed made with other particles or budget may be replaced: that is how a setup is rerun."""
+    try:
+        saved = json.loads(setup_file(table).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        try:
+            earlier_truths(table, setup, seed)
+        except ValueError as exc:
+            return f"{table.name} is not this check's: {exc}" if "values differ" in str(exc) else None
+        return None
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if isinstance(saved, dict) and saved.get("seed") != seed:
+        return f"{table.name} holds the check of seed {saved.get('seed')!r} ({setup_file(table).name})"
+    return None
 
 
 def pair_with_default(setup: Setup, table: pd.DataFrame, args: argparse.Namespace, stem: str) -> list[Path]:

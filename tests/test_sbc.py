@@ -23,6 +23,8 @@ from sim.studies.sbc import (
     check_truth_with_reference,
     coverage_interval,
     draw_truth,
+    fingerprint,
+    fingerprint_difference,
     markdown,
     meets_target,
     merge_windows,
@@ -255,6 +257,76 @@ def test_the_benchmark_resumes_only_from_a_table_of_its_own_setup_and_seed(tmp_p
         assert done.returncode == 2, done.stderr
         assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sbc-truths.csv"], "nothing written"
+
+
+def _bench(tmp_path: Path, *args: str):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "sbc.py"), "--out", str(tmp_path),
+                           "--workers", "1", *args], capture_output=True, text=True, check=False)
+
+
+def test_a_setups_fingerprint_names_what_differs():
+    """The saved setup tells apart what the truths' values cannot: particles, budget, windows."""
+    assert fingerprint_difference(fingerprint(LARGE_SETUP, 2), LARGE_SETUP, 2) is None
+    assert fingerprint_difference(fingerprint(DEFAULT_SETUP, 0), LARGE_SETUP, 0) == \
+        "particles: 100 there, 200 here"
+    assert fingerprint_difference(fingerprint(LARGE_SETUP, 0), LARGE_SETUP, 2) == "seed: 0 there, 2 here"
+    assert fingerprint_difference(fingerprint(FINE_SETUP, 0), DEFAULT_SETUP, 0).startswith("windows: ")
+    saved = {**fingerprint(DEFAULT_SETUP, 0), "extra": 1}
+    assert fingerprint_difference(saved, DEFAULT_SETUP, 0) == "extra: 1 there, missing here"
+    saved = {k: v for k, v in fingerprint(DEFAULT_SETUP, 0).items() if k != "budget"}
+    assert fingerprint_difference(saved, DEFAULT_SETUP, 0) == "budget: missing there, 8000 here"
+    assert fingerprint_difference([1], DEFAULT_SETUP, 0).startswith("not a fingerprint")
+    assert fingerprint(DEFAULT_SETUP, 0)["scenario"] == "classroom-peacekeepers.toml", "no machine's path"
+
+
+def test_resume_refuses_a_table_made_with_other_particles(tmp_path: Path):
+    """Two truths of the default check (100 particles) with their saved setup: the large check
+    draws the same truths, so their values pass, but its 200 particles do not; refused in one
+    line before anything runs, nothing written. A broken setup file is refused likewise."""
+    import json
+
+    committed = pd.read_csv(COMMITTED.with_name("sbc-truths.csv"))
+    committed[committed["truth"] < 2].to_csv(tmp_path / ".sbc-large-truths.partial.csv", index=False)
+    saved = tmp_path / ".sbc-large-setup.partial.json"
+    for text, message in ((json.dumps(fingerprint(DEFAULT_SETUP, 0)), "particles: 100 there, 200 here"),
+                          ("\x00\x01 not json", "not readable as JSON")):
+        saved.write_text(text, encoding="utf-8")
+        done = _bench(tmp_path, "--setup", "large", "--resume", "--truths", "2")
+        assert done.returncode == 2, done.stderr
+        assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == [saved.name, ".sbc-large-truths.partial.csv"]
+
+
+def test_a_check_saves_its_setup_and_will_not_overwrite_another_seeds_tables(tmp_path: Path):
+    """A resumed check (here every truth kept, so nothing runs) that finds no saved setup says
+    it checked the truths' values only; it writes its setup beside its tables and drops the
+    partial files. A later run of another seed into the folder is refused, by the saved setup or,
+    without one, by the truths' values; the tables stay as they were."""
+    import json
+
+    committed = pd.read_csv(COMMITTED.with_name("sbc-truths.csv"))
+    kept = committed[committed["truth"] < 2]
+    kept.to_csv(tmp_path / ".sbc-truths.partial.csv", index=False)
+    done = _bench(tmp_path, "--resume", "--truths", "2")
+    assert done.returncode == 0, done.stderr
+    assert "only its truths' values are checked" in done.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == \
+        ["sbc-setup.json", "sbc-truths.csv", "sbc.csv", "sbc.png"]
+    saved = json.loads((tmp_path / "sbc-setup.json").read_text(encoding="utf-8"))
+    assert saved == fingerprint(DEFAULT_SETUP, 0)
+    assert same_rows(pd.read_csv(tmp_path / "sbc-truths.csv"), kept.reset_index(drop=True))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    for message in ("sbc-truths.csv holds the check of seed 0 (sbc-setup.json)",
+                    "sbc-truths.csv is not this check's: truth 0: values differ from what seed 1 draws"):
+        done = _bench(tmp_path, "--seed", "1", "--truths", "1")
+        assert done.returncode == 2, done.stderr
+        assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+        (tmp_path / "sbc-setup.json").unlink(missing_ok=True)  # next: a table saved without one
+        before.pop("sbc-setup.json", None)
 
 
 def test_the_exact_abc_reference_is_the_banks_draws_within_the_smcs_tolerance():
@@ -508,7 +580,8 @@ def test_the_readme_states_the_committed_large_check_numbers():
 def test_the_registered_check_is_the_large_setup_on_fresh_truths():
     """The check registered before it ran (docs/calibration/sbc-large-seed2/REGISTERED.md) names
     the large setup as it stands: a change to LARGE_SETUP while its run spans sessions would
-    mix two setups in one table (``--resume`` checks the truths' values, not the particles)."""
+    mix two setups in one table (its partial table was begun before the benchmark saved a
+    setup beside it, so ``--resume`` can check only its truths' values, not the particles)."""
     registered = ROOT / "docs" / "calibration" / "sbc-large-seed2" / "REGISTERED.md"
     text = " ".join(registered.read_text(encoding="utf-8").split())
     assert "--setup large --truths 300 --seed 2 --workers 2 --out docs/calibration/sbc-large-seed2" in text

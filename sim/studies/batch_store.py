@@ -17,7 +17,6 @@ parts alone say which runs are done: a resumed batch neither loses nor repeats a
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -25,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from sim.studies.tables import write_atomic
 
 FORMATS = ("parquet", "csv")
 ROW_GROUP = 65_536
@@ -74,7 +75,7 @@ class BatchStore:
         """Write ``manifest.json`` atomically."""
         self.folder.mkdir(parents=True, exist_ok=True)
         text = json.dumps(manifest, indent=2, sort_keys=False, allow_nan=False) + "\n"
-        return _atomic(self.folder / MANIFEST, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        return write_atomic(self.folder / MANIFEST, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
     # -- writing ---------------------------------------------------------------------------------
     def start(self, points: pd.DataFrame, *, fresh: bool) -> None:
@@ -130,9 +131,9 @@ class BatchStore:
             import pyarrow.parquet as pq
 
             table = _arrow_table(columns, types)
-            return _atomic(path, lambda tmp: pq.write_table(table, tmp))
+            return write_atomic(path, lambda tmp: pq.write_table(table, tmp))
         frame = columns if isinstance(columns, pd.DataFrame) else pd.DataFrame(dict(columns))
-        return _atomic(path, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"))
+        return write_atomic(path, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"))
 
     def _read_runs(self, path: Path) -> np.ndarray:
         if self.fmt == "parquet":
@@ -179,7 +180,7 @@ class BatchStore:
                     if not files:
                         out.write(",".join(self.columns[name]) + "\n")
 
-        _atomic(target, write)
+        write_atomic(target, write)
         if expected_runs is not None and total != expected_runs:
             target.unlink(missing_ok=True)
             raise ValueError(f"{self.parts}: {total} runs recorded, {expected_runs} expected")
@@ -228,14 +229,3 @@ def _arrow_table(columns: Mapping[str, Any] | pd.DataFrame, types: Mapping[str, 
     schema = _arrow_schema(types)
     return pa.table({name: pa.array(columns[name], type=schema.field(name).type) for name in types},
                     schema=schema)
-
-
-def _atomic(path: Path, write: Any) -> Path:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path

@@ -35,12 +35,13 @@ module) tells whether the ABC target or the SMC's approximation of it narrows th
 
 from __future__ import annotations
 
+import json
 import math
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -542,6 +543,30 @@ def paired(table: pd.DataFrame) -> pd.DataFrame:
     rows = [row for smc, ref in zip(METHODS, REFERENCE_METHODS, strict=True)
             for row in _pairs(_method(table, smc), _method(table, ref), ("smc", "reference"), LABELS[smc])]
     return pd.DataFrame(rows, columns=list(PAIRED_COLUMNS))
+
+
+def fingerprint(setup: Setup, seed: int) -> dict[str, Any]:
+    """What makes a truths table this check's: the seed and every field of the setup (the
+    scenario by file name), as JSON values. The truths' values show the seed and the priors but
+    not the particles, budget, windows or quantile, so a check saves this beside its tables and
+    ``benchmarks/sbc.py --resume`` refuses a table whose saved fingerprint differs."""
+    fields = asdict(setup)
+    fields["scenario"] = Path(setup.scenario).name
+    return json.loads(json.dumps({"seed": seed, **fields}))
+
+
+def fingerprint_difference(saved: Any, setup: Setup, seed: int) -> str | None:
+    """The first key where a saved :func:`fingerprint` differs from this check's, in words
+    (``"particles: 100 there, 200 here"``); None when they are the same."""
+    own = fingerprint(setup, seed)
+    if not isinstance(saved, dict):
+        return f"not a fingerprint (a JSON object of {', '.join(own)})"
+    def shown(d: dict[str, Any], key: str) -> str:
+        return json.dumps(d[key]) if key in d else "missing"
+    for key in [*own, *sorted(set(saved) - set(own))]:
+        if shown(saved, key) != shown(own, key):
+            return f"{key}: {shown(saved, key)} there, {shown(own, key)} here"
+    return None
 
 
 def same_records(a: Setup, b: Setup) -> bool:

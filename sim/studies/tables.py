@@ -23,12 +23,23 @@ NEEDS_QUOTING = (b",", b'"', b"\r", b"\n")
 """Characters that make the csv module quote a field (separator, quote, line breaks)."""
 
 
-def write_csv_atomic(frame: pd.DataFrame, path: Path, *, float_format: str | None = "%.6g") -> Path:
-    """Write ``frame`` as CSV (no index, ``\\n`` line ends, floats as ``float_format``) next to
-    its destination, then rename it into place: never half a file. Returns ``path``."""
+def write_atomic(path: Path, write: Callable[[Path], Any]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place: never
+    half a file. Returns ``path``."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_csv_atomic(frame: pd.DataFrame, path: Path, *, float_format: str | None = "%.6g") -> Path:
+    """Write ``frame`` as CSV (no index, ``\\n`` line ends, floats as ``float_format``) next to
+    its destination, then rename it into place: never half a file. Returns ``path``."""
+    def write(tmp: Path) -> None:
         fields = _arrow_fields(frame, float_format)
         if fields is None:
             frame.to_csv(tmp, index=False, float_format=float_format, lineterminator="\n")
@@ -37,10 +48,7 @@ def write_csv_atomic(frame: pd.DataFrame, path: Path, *, float_format: str | Non
 
             with pa.OSFile(str(tmp), "wb") as sink:
                 _write_fields(fields, sink)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_atomic(path, write)
 
 
 def csv_bytes(frame: pd.DataFrame, *, float_format: str | None = "%.6g") -> bytes:
