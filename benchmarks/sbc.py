@@ -97,11 +97,16 @@ def whole(minimum: int):
     return parse
 
 
+class OtherTruthsError(ValueError):
+    """A truths table whose values are not the ones this seed and these priors draw."""
+
+
 def earlier_truths(path: Path, setup: Setup, seed: int) -> pd.DataFrame:
     """The truths table of an earlier run, checked to be this setup's and this seed's.
 
-    Raises ValueError (one line) when its columns, methods or parameters differ, or when a
-    truth's value is not the one ``seed`` draws for it (another seed or other priors).
+    Raises ValueError (one line) when its columns, methods or parameters differ, and
+    :class:`OtherTruthsError` when a truth's value is not the one ``seed`` draws for it (another seed
+    or other priors).
     """
     table = pd.read_csv(path)
     missing = [c for c in COLUMNS if c not in table.columns]
@@ -119,8 +124,8 @@ def earlier_truths(path: Path, setup: Setup, seed: int) -> pd.DataFrame:
         values = draw_truth(setup, seed, int(truth))
         recorded = rows.drop_duplicates("parameter").set_index("parameter")["value"]
         if not np.allclose(recorded.loc[paths].to_numpy(dtype=float), values, rtol=1e-5):
-            raise ValueError(f"truth {truth}: values differ from what seed {seed} draws "
-                             "(another seed or setup)")
+            raise OtherTruthsError(f"truth {truth}: values differ from what seed {seed} draws "
+                              "(another seed or setup)")
     return table
 
 
@@ -269,8 +274,10 @@ def other_checks_tables(table: Path, setup: Setup, seed: int) -> str | None:
     except FileNotFoundError:
         try:
             earlier_truths(table, setup, seed)
-        except ValueError as exc:
-            return f"{table.name} is not this check's: {exc}" if "values differ" in str(exc) else None
+        except OtherTruthsError as exc:
+            return f"{table.name} is not this check's: {exc}"
+        except ValueError:  # not a truths table of this layout: nothing of a check to protect
+            return None
         return None
     except (OSError, UnicodeDecodeError, ValueError):
         return None
