@@ -52,7 +52,6 @@ batch sizes depend only on past results, never on the number of workers.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -85,6 +84,7 @@ from sim.records.observations import (
     simulated,
 )
 from sim.studies.runner import RunPool, map_runs, progress_bar, write_csv_atomic
+from sim.studies.tables import write_atomic
 
 DISTRIBUTIONS = ("uniform", "loguniform")
 ADJUSTMENTS = ("none", "regression")
@@ -700,15 +700,10 @@ def write_calibrated(posterior: Posterior, path: str | Path, *, sample_name: str
                       f"(90%: {q05:.3g} to {q95:.3g}; "
                       f"prior {prior.distribution} {prior.low:g} to {prior.high:g})")
     text = "\n".join(header) + "\n\n" + tomli_w.dumps(raw)
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
+    def write(tmp: Path) -> None:
         tmp.write_text(text, encoding="utf-8")
         load_scenario(tmp)  # never leave behind a calibrated file that does not load
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+    return write_atomic(Path(path), write)
 
 
 # -- drawing replicates from a posterior ----------------------------------------------------------

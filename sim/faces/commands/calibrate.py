@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -39,6 +38,7 @@ from sim.studies.calibration import (
     write_posterior,
 )
 from sim.studies.runner import Results, map_runs, write_csv_atomic
+from sim.studies.tables import write_atomic
 
 PREDICTIVE_HOURS = 24
 
@@ -191,13 +191,8 @@ def write_set_metadata(posterior: SetPosterior, path: Path) -> Path:
             "seconds": round(posterior.seconds, 1), "stop_reason": posterior.stop_reason,
             "populations": [{k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                              for k, v in row.items()} for row in posterior.history]}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(meta, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    text = json.dumps(meta, indent=2, allow_nan=False) + "\n"
+    return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def set_figures(posterior: SetPosterior, out: Path, runs: int, workers: int, fmt: str = "png") -> list[Path]:

@@ -7,7 +7,6 @@ PNG unless SVG or PDF is asked for.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -16,6 +15,8 @@ matplotlib.use("Agg")  # figures are files; the classroom page draws its own
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+from sim.studies.tables import write_atomic
 
 OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000")
 """Okabe & Ito (2008) colour-blind-safe palette."""
@@ -46,13 +47,10 @@ def save(fig: Figure, path: str | Path, fmt: str = "png") -> Path:
     """Save ``fig`` as ``path`` with the format's suffix, atomically, and close it."""
     if fmt not in FORMATS:
         raise ValueError(f"figure format {fmt!r} is not one of {', '.join(FORMATS)}")
-    target = Path(path).with_suffix(f".{fmt}")
-    tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp.{fmt}")
-    try:
+    def write(tmp: Path) -> None:
         with plt.rc_context(STYLE):
             fig.savefig(tmp, format=fmt)
-        os.replace(tmp, target)
+    try:
+        return write_atomic(Path(path).with_suffix(f".{fmt}"), write)
     finally:
-        tmp.unlink(missing_ok=True)
         plt.close(fig)
-    return target
