@@ -42,6 +42,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -141,16 +142,16 @@ def write_setup(setup: Setup, seed: int, table: Path) -> Path:
     return write_atomic(setup_file(table), lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def saved_setup_differs(table: Path, setup: Setup, seed: int) -> str | None:
-    """How the setup saved beside ``table`` differs from this check's (one line), None if it
-    does not (:func:`setup_file` must exist)."""
+def saved_setup(table: Path) -> Any:
+    """The setup saved beside ``table`` (its JSON value), None when none is; raises ValueError
+    (one line) when the file cannot be read as JSON."""
     path = setup_file(table)
+    if not path.is_file():
+        return None
     try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        return f"{path}: not readable as JSON ({type(exc).__name__})"
-    difference = fingerprint_difference(saved, setup, seed)
-    return None if difference is None else f"{path}: {difference} (another setup or seed)"
+        raise ValueError(f"{path}: not readable as JSON ({type(exc).__name__})") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,14 +200,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and earlier.is_file():
         try:
             done = earlier_truths(earlier, setup, args.seed)
+            saved = saved_setup(earlier)
         except ValueError as exc:
             print(f"benchmarks/sbc.py: --resume: {earlier}: {exc}", file=sys.stderr)
             return 2
-        if not setup_file(earlier).is_file():
+        if saved is None:
             print(f"--resume: no {setup_file(earlier).name} beside {earlier.name}: only its truths' "
                   "values are checked (seed and priors), not its particles, budget or windows")
-        elif difference := saved_setup_differs(earlier, setup, args.seed):
-            print(f"benchmarks/sbc.py: --resume: {difference}", file=sys.stderr)
+        elif difference := fingerprint_difference(saved, setup, args.seed):
+            print(f"benchmarks/sbc.py: --resume: {setup_file(earlier)}: {difference} (another setup "
+                  "or seed)", file=sys.stderr)
             return 2
     elif not args.resume and truths_csv.is_file():
         clash = other_checks_tables(truths_csv, setup, args.seed)
@@ -267,22 +270,23 @@ def main(argv: list[str] | None = None) -> int:
 
 def other_checks_tables(table: Path, setup: Setup, seed: int) -> str | None:
     """Why a run of ``seed`` must not overwrite the finished ``table`` (one line), or None: the
-    table is another seed's (by its saved setup, or else by its truths' values). A table of this
-    seed made with other particles or budget may be replaced: that is how a setup is rerun."""
+    table is another seed's, by its saved setup or, without a readable one, by its truths'
+    values. A table of this seed made with other particles or budget may be replaced: that is
+    how a setup is rerun."""
     try:
-        saved = json.loads(setup_file(table).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        try:
-            earlier_truths(table, setup, seed)
-        except OtherTruthsError as exc:
-            return f"{table.name} is not this check's: {exc}"
-        except ValueError:  # not a truths table of this layout: nothing of a check to protect
+        saved = saved_setup(table)
+    except ValueError:
+        saved = None
+    if isinstance(saved, dict) and "seed" in saved:
+        if saved["seed"] == seed:
             return None
-        return None
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-    if isinstance(saved, dict) and saved.get("seed") != seed:
-        return f"{table.name} holds the check of seed {saved.get('seed')!r} ({setup_file(table).name})"
+        return f"{table.name} holds the check of seed {saved['seed']!r} ({setup_file(table).name})"
+    try:
+        earlier_truths(table, setup, seed)
+    except OtherTruthsError as exc:
+        return f"{table.name} is not this check's: {exc}"
+    except ValueError:  # not a truths table of this layout: nothing of a check to protect
+        pass
     return None
 
 

@@ -239,9 +239,6 @@ def test_the_benchmark_resumes_only_from_a_table_of_its_own_setup_and_seed(tmp_p
     """--resume keeps an earlier table's truths only if it is this check's: another seed, a
     table that lacks a column or one whose truths are not whole numbers is refused in one line
     (exit 2) before anything runs."""
-    import subprocess
-    import sys
-
     committed = pd.read_csv(COMMITTED.with_name("sbc-truths.csv"))
     committed[committed["truth"] < 2].to_csv(tmp_path / "sbc-truths.csv", index=False)
     broken = {"no column rank": committed.drop(columns="rank"),
@@ -251,9 +248,7 @@ def test_the_benchmark_resumes_only_from_a_table_of_its_own_setup_and_seed(tmp_p
                           (["--seed", "0"], "column truth must hold whole numbers")):
         if message in broken:
             broken[message].to_csv(tmp_path / "sbc-truths.csv", index=False)
-        done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "sbc.py"), "--resume",
-                               "--truths", "2", "--out", str(tmp_path), *args],
-                              capture_output=True, text=True, check=False)
+        done = _bench(tmp_path, "--resume", "--truths", "2", *args)
         assert done.returncode == 2, done.stderr
         assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sbc-truths.csv"], "nothing written"
@@ -625,6 +620,10 @@ def test_the_readme_states_the_registered_fresh_truths_check():
         assert line in printout and f"`{line}`" in flat, line
         assert met, "the README says both lines say met"
     assert "both say met" in flat and "**The issue's SBC figure is met on fresh truths**" in flat
+    assert ("on 300 fresh truths both parameters' coverage lies within the target in both readings"
+            in " ".join(readme.split()))
+    assert (f"The large setup ({LARGE_SETUP.particles} particles, budget {LARGE_SETUP.budget:,}) on "
+            f"{truths} truths that no earlier check had drawn, truths 0–{truths - 1} of seed 2") in flat
     # The run's shape, from the printout's summary line and the truths table.
     shape = re.search(r"300 truths \((\d+) run now, (\d+) kept\), seed 2, 2 workers, (\d+) s; each "
                       r"calibration: 200 particles, budget 16000; populations (\d+)–(\d+), final "
